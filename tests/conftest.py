@@ -1,0 +1,10 @@
+import os
+
+from hypothesis import settings
+
+from tests.fixtures import official_dir, official_server, sample_server  # noqa: F401
+
+# CI runs the fuzz tests at full strength; a local run stays quick.
+settings.register_profile("ci", max_examples=10_000, deadline=None)
+settings.register_profile("dev", max_examples=300, deadline=None)
+settings.load_profile("ci" if os.environ.get("CI") else "dev")

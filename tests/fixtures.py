@@ -1,0 +1,62 @@
+"""Fixtures shared by tests/ and legacy/: the official archives and a loopback server for them."""
+
+import contextlib
+import functools
+import http.server
+import os
+import threading
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+OFFICIAL_DIR = REPO.parent / "shared" / "fashion-mnist"
+SAMPLE_DIR = REPO / "dummy"
+
+
+def require_official_archives() -> Path:
+    """The folder of the four official archives; skip without it, but fail in CI, where it must exist."""
+    if not (OFFICIAL_DIR / "train-images-idx3-ubyte.gz").exists():
+        reason = f"the official archives are not in {OFFICIAL_DIR}"
+        if os.environ.get("CI"):
+            pytest.fail(f"{reason}, and CI must run the real-archive tests")
+        pytest.skip(reason)
+    return OFFICIAL_DIR
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format, *args):
+        pass
+
+
+@contextlib.contextmanager
+def serve_directory(directory: Path):
+    """Serve `directory` over HTTP on 127.0.0.1 at a port the OS picks; yield the base URL."""
+    handler = functools.partial(_QuietHandler, directory=str(directory))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture(scope="session")
+def official_dir() -> Path:
+    return require_official_archives()
+
+
+@pytest.fixture(scope="session")
+def official_server(official_dir):
+    """Base URL of a loopback server holding the official archives."""
+    with serve_directory(official_dir) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def sample_server():
+    """Base URL of a loopback server holding the bundled sample archives."""
+    with serve_directory(SAMPLE_DIR) as url:
+        yield url
