@@ -1,0 +1,190 @@
+"""Build Fashion-MNIST and write the folder that the Hub repository holds.
+
+    python -m tools.export --sample                 # the bundled sample archives, offline
+    python -m tools.export --data-dir ARCHIVES      # the official archives from a local folder
+    python -m tools.export                          # the official archives, downloaded
+    python -m tools.export --push USER/fashion_mnist [--dry-run]
+
+The folder (default build/hub) holds the card README.md and fashion_mnist/{train,test}-*.parquet:
+`load_dataset(folder)` reads it on any datasets version, with no loading script.
+"""
+
+import argparse
+import hashlib
+import os
+import shutil
+import sys
+from collections import Counter
+from pathlib import Path
+
+import datasets
+from datasets.info import DatasetInfosDict
+from huggingface_hub import CommitOperationAdd, CommitOperationDelete, DatasetCard, HfApi
+
+import fashion_mnist as fm
+
+REPO = Path(__file__).resolve().parent.parent
+CARD = REPO / "README.md"
+DATA_FOLDER = "fashion_mnist"
+CONFIGS = [
+    {
+        "config_name": "fashion_mnist",
+        "data_files": [
+            {"split": "train", "path": "fashion_mnist/train-*"},
+            {"split": "test", "path": "fashion_mnist/test-*"},
+        ],
+        "default": True,
+    }
+]
+# What the `script` branch holds: the loading script for datasets < 4 and the files it reads.
+SCRIPT_FILES = (
+    "fashion_mnist.py",
+    "dataset_infos.json",
+    "README.md",
+    *(f"dummy/{a.filename}" for s in fm.SAMPLE_SPLITS for a in (s.images, s.labels)),
+)
+SAMPLE_WARNING = (
+    "> **Sample build.** This folder was built from the bundled sample archives (dummy/), not from the "
+    "official ones: its splits are tiny and the statistics below describe the full dataset, not these "
+    "files. Do not publish it."
+)
+
+
+def build(config_name="fashion_mnist", data_dir=None, base_urls=None, cache_dir=None, num_proc=None):
+    """Download, verify and prepare the dataset; return the prepared builder."""
+    kwargs = {"base_urls": tuple(base_urls)} if base_urls else {}
+    builder = fm.FashionMnist(
+        config_name=config_name,
+        cache_dir=cache_dir,
+        data_dir=data_dir,
+        # A prepared dataset in the cache is reused only if it was made by this very script.
+        hash=hashlib.sha256(Path(fm.__file__).read_bytes()).hexdigest()[:16],
+        **kwargs,
+    )
+    builder.download_and_prepare(num_proc=num_proc)
+    return builder
+
+
+def render_card(info: datasets.DatasetInfo, sample: bool) -> str:
+    """The repository's card with `dataset_info` and `configs` describing this build."""
+    card = DatasetCard.load(CARD)
+    info = info.copy()
+    info.config_name = "fashion_mnist"
+    DatasetInfosDict({info.config_name: info}).to_dataset_card_data(card.data)
+    card.data["configs"] = CONFIGS
+    if sample:
+        card.text = SAMPLE_WARNING + "\n\n" + card.text.lstrip("\n")
+    return str(card)
+
+
+def write_folder(builder, out: Path) -> Path:
+    """Write the Hub folder beside `out`, then move it into place: `out` is complete or untouched."""
+    out = out.resolve()
+    partial = out.with_name(f".{out.name}.partial")
+    previous = out.with_name(f".{out.name}.previous")
+    for stale in (partial, previous):
+        shutil.rmtree(stale, ignore_errors=True)
+    try:
+        (partial / DATA_FOLDER).mkdir(parents=True)
+        (partial / "README.md").write_text(render_card(builder.info, builder.config.name == "sample"), "utf-8")
+        for name, split in builder.as_dataset().items():
+            split.to_parquet(str(partial / DATA_FOLDER / f"{name}-00000-of-00001.parquet"))
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    if out.exists():
+        out.rename(previous)
+    partial.rename(out)
+    shutil.rmtree(previous, ignore_errors=True)
+    return out
+
+
+def main_branch_operations(folder: Path, remote_files=()) -> list:
+    """Commit operations that make the Hub's `main` equal to `folder`: add every file, delete the rest."""
+    local = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+    adds = [CommitOperationAdd(path_in_repo=path, path_or_fileobj=str(folder / path)) for path in local]
+    deletes = [CommitOperationDelete(path_in_repo=p) for p in remote_files if p not in local and p != ".gitattributes"]
+    return adds + deletes
+
+
+def script_branch_operations(remote_files=()) -> list:
+    """Commit operations that make the Hub's `script` branch hold the loading script and its files."""
+    adds = [CommitOperationAdd(path_in_repo=path, path_or_fileobj=str(REPO / path)) for path in SCRIPT_FILES]
+    deletes = [
+        CommitOperationDelete(path_in_repo=p) for p in remote_files if p not in SCRIPT_FILES and p != ".gitattributes"
+    ]
+    return adds + deletes
+
+
+def publish(repo_id: str, folder: Path, token: str | None, dry_run: bool) -> dict:
+    """Push `folder` to `main` and the loading script to `script`; return the operations per branch."""
+    api = HfApi(token=token)
+    if dry_run:
+        plan = {"main": main_branch_operations(folder), "script": script_branch_operations()}
+    else:
+        if not token:
+            raise SystemExit("Publishing needs a Hugging Face token with write access in HF_TOKEN.")
+        api.create_repo(repo_id, repo_type="dataset", exist_ok=True)
+        main_files = api.list_repo_files(repo_id, repo_type="dataset", revision="main")
+        plan = {"main": main_branch_operations(folder, main_files)}
+        api.create_commit(repo_id, plan["main"], commit_message="Parquet export and card", repo_type="dataset")
+        api.create_branch(repo_id, branch="script", repo_type="dataset", exist_ok=True)
+        script_files = api.list_repo_files(repo_id, repo_type="dataset", revision="script")
+        plan["script"] = script_branch_operations(script_files)
+        api.create_commit(
+            repo_id, plan["script"], commit_message="Loading script", repo_type="dataset", revision="script"
+        )
+    return plan
+
+
+def summary(builder, out: Path) -> str:
+    """Splits, examples per class, where the folder is and how to load it."""
+    names = builder.info.features["label"].names
+    lines = [f"Wrote {out}"]
+    for name, split in builder.as_dataset().items():
+        per_class = Counter(split["label"])
+        lines.append(f"  {name}: {split.num_rows:,} examples")
+        lines += [f"    {label} {names[label]:<16} {per_class[label]:>6,}" for label in range(len(names))]
+    lines.append(f'Load it with: datasets.load_dataset("{out}")')
+    return "\n".join(lines)
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--sample", action="store_true", help="build from the bundled sample archives (dummy/)")
+    source.add_argument("--data-dir", help="folder holding the four official .gz archives")
+    source.add_argument("--base-url", action="append", help="host to download from (repeatable, tried in order)")
+    parser.add_argument("--out", type=Path, default=REPO / "build" / "hub", help="folder to write")
+    parser.add_argument("--cache-dir", help="datasets cache (default: the usual Hugging Face cache)")
+    parser.add_argument("--num-proc", type=int, default=os.cpu_count(), help="processes that encode images")
+    parser.add_argument("--push", metavar="REPO_ID", help="publish the folder to this Hub dataset repository")
+    parser.add_argument("--dry-run", action="store_true", help="with --push: list the operations, send nothing")
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if args.push and args.sample:
+        raise SystemExit("Refusing to publish a sample build: export the official archives to publish.")
+    builder = build(
+        config_name="sample" if args.sample else "fashion_mnist",
+        data_dir=args.data_dir,
+        base_urls=args.base_url,
+        cache_dir=args.cache_dir,
+        num_proc=1 if args.sample else args.num_proc,
+    )
+    out = write_folder(builder, args.out)
+    print(summary(builder, out))
+    if args.push:
+        plan = publish(args.push, out, os.environ.get("HF_TOKEN"), args.dry_run)
+        for branch, operations in plan.items():
+            print(f"{'Would push' if args.dry_run else 'Pushed'} to {args.push}@{branch}:")
+            for op in operations:
+                verb = "add" if isinstance(op, CommitOperationAdd) else "delete"
+                print(f"  {verb} {op.path_in_repo}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

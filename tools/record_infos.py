@@ -1,0 +1,51 @@
+"""Record what a real build of the official archives gives: dataset_infos.json and the card's YAML.
+
+    python -m tools.record_infos --data-dir ../shared/fashion-mnist
+
+Rewrites dataset_infos.json (features, split sizes, byte counts, the archives' sizes and SHA-256) and
+the `dataset_info`/`configs` block of README.md. tests/test_real_build.py rebuilds and compares.
+"""
+
+import argparse
+import dataclasses
+import json
+import tempfile
+
+import fashion_mnist as fm
+from tools.export import CARD, REPO, build, render_card
+
+INFOS = REPO / "dataset_infos.json"
+
+
+def download_checksums() -> dict:
+    """The official archives' sizes and SHA-256, keyed by their URL on the first host."""
+    return {
+        fm.BASE_URLS[0] + archive.filename: {"num_bytes": archive.num_bytes, "checksum": archive.sha256}
+        for split in fm.OFFICIAL_SPLITS
+        for archive in (split.images, split.labels)
+    }
+
+
+def recorded_info(builder) -> dict:
+    info = builder.info.copy()
+    info.download_checksums = download_checksums()
+    return dataclasses.asdict(info)
+
+
+def infos_json(builder) -> str:
+    return json.dumps({builder.config.name: recorded_info(builder)}, indent=2) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data-dir", default=str(REPO.parent / "shared" / "fashion-mnist"))
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as cache_dir:
+        builder = build(data_dir=args.data_dir, cache_dir=cache_dir)
+        INFOS.write_text(infos_json(builder), encoding="utf-8")
+        CARD.write_text(render_card(builder.info, sample=False), encoding="utf-8")
+    print(f"Recorded {INFOS.name} and the YAML of {CARD.name}")
+
+
+if __name__ == "__main__":
+    main()
