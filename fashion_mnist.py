@@ -293,7 +293,10 @@ class FashionMnist(datasets.GeneratorBasedBuilder):
                 candidates = self._candidates(archive)
                 # Streaming reads (and verifies) the archives while generating; otherwise fetch and
                 # verify every archive now, so that a bad one fails before any split is written.
-                locations[kind] = candidates if streaming else (fetch_verified(dl_manager, archive, candidates),)
+                if streaming:
+                    locations[kind] = tuple(dl_manager.download(location) for location in candidates)
+                else:
+                    locations[kind] = (fetch_verified(dl_manager, archive, candidates),)
             shards = [
                 (start, min(start + SHARD_SIZE, split.num_examples))
                 for start in range(0, split.num_examples, SHARD_SIZE)
