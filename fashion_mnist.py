@@ -154,16 +154,19 @@ def gunzip(data: bytes, source: str) -> bytes:
 
 def _read_header(payload: bytes, source: str, magic: int, num_dims: int) -> tuple[int, ...]:
     header_size = 4 * (1 + num_dims)
-    if len(payload) < header_size:
-        raise ArchiveError(f"{source}: {len(payload)} bytes, shorter than the {header_size}-byte IDX header")
-    found_magic, *dims = struct.unpack_from(f">{1 + num_dims}I", payload)
+    found_magic = struct.unpack_from(">I", payload)[0] if len(payload) >= 4 else None
     if found_magic != magic:
         kinds = {IMAGES_MAGIC: "images", LABELS_MAGIC: "labels"}
-        found = kinds.get(found_magic, "not Fashion-MNIST")
+        found = (
+            "none" if found_magic is None else f"0x{found_magic:08x} ({kinds.get(found_magic, 'not Fashion-MNIST')})"
+        )
         raise ArchiveError(
-            f"{source}: IDX magic number 0x{found_magic:08x} ({found}), "
+            f"{source}: IDX magic number {found}, "
             f"expected 0x{magic:08x} ({kinds[magic]}, unsigned bytes, {num_dims} dimensions)"
         )
+    if len(payload) < header_size:
+        raise ArchiveError(f"{source}: {len(payload)} bytes, shorter than the {header_size}-byte IDX header")
+    dims = struct.unpack_from(f">{num_dims}I", payload, 4)
     expected_size = header_size + math.prod(dims)
     if len(payload) != expected_size:
         shape = "x".join(map(str, dims))
@@ -171,7 +174,7 @@ def _read_header(payload: bytes, source: str, magic: int, num_dims: int) -> tupl
             f"{source}: header announces {shape} values ({expected_size:,} bytes with the header) "
             f"but the file holds {len(payload):,} bytes"
         )
-    return tuple(dims)
+    return dims
 
 
 def read_images(payload: bytes, source: str) -> np.ndarray:
