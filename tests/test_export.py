@@ -1,0 +1,141 @@
+"""The Hub-ready export of the sample archives: round trip on datasets 5, reproducibility, atomicity."""
+
+import hashlib
+
+import datasets
+import numpy as np
+import pytest
+from huggingface_hub import CommitOperationAdd, CommitOperationDelete, DatasetCard
+
+import fashion_mnist as fm
+from tests.archives import archive_arrays
+from tests.fixtures import SAMPLE_DIR
+from tools import export
+
+PARQUET_FILES = ["fashion_mnist/test-00000-of-00001.parquet", "fashion_mnist/train-00000-of-00001.parquet"]
+
+
+def files_of(folder):
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+
+
+def digests(folder):
+    return {name: hashlib.sha256((folder / name).read_bytes()).hexdigest() for name in files_of(folder)}
+
+
+@pytest.fixture(scope="module")
+def sample_export(tmp_path_factory):
+    root = tmp_path_factory.mktemp("export")
+    builder = export.build(config_name="sample", cache_dir=str(root / "cache"))
+    return builder, export.write_folder(builder, root / "hub")
+
+
+def test_folder_holds_the_card_and_parquet_only(sample_export):
+    _, folder = sample_export
+    assert files_of(folder) == ["README.md", *PARQUET_FILES]
+    assert not list(folder.parent.glob(".hub.*")), "no partial or previous folder is left beside it"
+
+
+@pytest.mark.parametrize("streaming", [False, True])
+def test_load_dataset_on_the_folder_gives_the_builder_rows(sample_export, streaming, tmp_path):
+    builder, folder = sample_export
+    loaded = datasets.load_dataset(str(folder), streaming=streaming, cache_dir=str(tmp_path))
+    assert set(loaded) == {"train", "test"}
+    for split in ("train", "test"):
+        assert loaded[split].features == builder.info.features
+        rows = list(loaded[split])
+        expected_images, expected_labels = archive_arrays(SAMPLE_DIR, split)
+        assert [row["label"] for row in rows] == expected_labels.tolist()
+        np.testing.assert_array_equal(np.stack([np.asarray(row["image"]) for row in rows]), expected_images)
+        assert builder.as_dataset(split=split)["label"][:] == expected_labels.tolist()
+
+
+def test_card_yaml_describes_the_files(sample_export):
+    builder, folder = sample_export
+    card = DatasetCard.load(folder / "README.md")
+    assert card.data["configs"] == [
+        {
+            "config_name": "fashion_mnist",
+            "data_files": [
+                {"split": "train", "path": "fashion_mnist/train-*"},
+                {"split": "test", "path": "fashion_mnist/test-*"},
+            ],
+            "default": True,
+        }
+    ]
+    info = card.data["dataset_info"]
+    assert info["config_name"] == "fashion_mnist"
+    assert {s["name"]: s["num_examples"] for s in info["splits"]} == {"train": 60, "test": 40}
+    assert info["download_size"] == builder.info.download_size
+    assert card.text.startswith(export.SAMPLE_WARNING)
+
+
+def test_same_archives_give_byte_identical_files(sample_export, tmp_path):
+    _, folder = sample_export
+    again = export.write_folder(export.build(config_name="sample", cache_dir=str(tmp_path / "cache")), tmp_path / "hub")
+    assert digests(again) == digests(folder)
+
+
+def test_failed_rerun_leaves_the_previous_folder(sample_export, tmp_path, monkeypatch):
+    builder, _ = sample_export
+    folder = export.write_folder(builder, tmp_path / "hub")
+    before = digests(folder)
+
+    def fail(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(datasets.Dataset, "to_parquet", fail)
+    with pytest.raises(OSError, match="disk full"):
+        export.write_folder(builder, tmp_path / "hub")
+    assert digests(folder) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["hub"]
+
+
+def test_rerun_replaces_the_folder(sample_export, tmp_path):
+    builder, _ = sample_export
+    folder = tmp_path / "hub"
+    folder.mkdir()
+    (folder / "stale.txt").write_text("from an older export")
+    export.write_folder(builder, folder)
+    assert files_of(folder) == ["README.md", *PARQUET_FILES]
+
+
+def test_publish_plan_puts_parquet_on_main_and_the_script_on_its_branch(sample_export):
+    _, folder = sample_export
+    main = export.main_branch_operations(folder, remote_files=[".gitattributes", "fashion_mnist.py", "README.md"])
+    assert sorted(op.path_in_repo for op in main if isinstance(op, CommitOperationAdd)) == files_of(folder)
+    assert [op.path_in_repo for op in main if isinstance(op, CommitOperationDelete)] == ["fashion_mnist.py"]
+    script = export.script_branch_operations(remote_files=["fashion_mnist/train-00000-of-00001.parquet"])
+    added = sorted(op.path_in_repo for op in script if isinstance(op, CommitOperationAdd))
+    sample_files = sorted(f"dummy/{p.name}" for p in SAMPLE_DIR.glob("*.gz"))
+    assert added == sorted(["README.md", "dataset_infos.json", "fashion_mnist.py", *sample_files])
+    assert [op.path_in_repo for op in script if isinstance(op, CommitOperationDelete)] == [
+        "fashion_mnist/train-00000-of-00001.parquet"
+    ]
+
+
+def test_command_on_the_sample_prints_a_summary_and_a_dry_run(tmp_path, capsys):
+    out = tmp_path / "hub"
+    assert export.main(["--sample", "--out", str(out), "--cache-dir", str(tmp_path / "cache")]) == 0
+    printed = capsys.readouterr().out
+    assert f"Wrote {out}" in printed
+    assert "train: 60 examples" in printed
+    assert "test: 40 examples" in printed
+    counts = np.bincount(archive_arrays(SAMPLE_DIR, "train")[1], minlength=10)
+    for label, name in enumerate(fm.CLASS_NAMES):
+        assert f"{label} {name:<16} {counts[label]:>6,}" in printed
+    assert f'datasets.load_dataset("{out}")' in printed
+
+
+def test_sample_build_is_never_published(tmp_path):
+    with pytest.raises(SystemExit, match="Refusing to publish a sample build"):
+        export.main(["--sample", "--out", str(tmp_path / "hub"), "--push", "someone/fashion_mnist", "--dry-run"])
+
+
+def test_dry_run_lists_both_branches(sample_export, capsys, monkeypatch, tmp_path):
+    builder, _ = sample_export
+    monkeypatch.setattr(export, "build", lambda **kwargs: builder)
+    export.main(["--out", str(tmp_path / "hub"), "--push", "someone/fashion_mnist", "--dry-run"])
+    printed = capsys.readouterr().out
+    assert "Would push to someone/fashion_mnist@main:\n  add README.md\n  add fashion_mnist/test-" in printed
+    assert "Would push to someone/fashion_mnist@script:\n  add fashion_mnist.py" in printed
