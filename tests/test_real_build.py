@@ -1,0 +1,100 @@
+"""The real end-to-end path: the official archives, served on 127.0.0.1, built through the download path."""
+
+import hashlib
+import json
+from pathlib import Path
+
+import datasets
+import numpy as np
+import pytest
+from huggingface_hub import DatasetCard
+
+import fashion_mnist as fm
+from tests.archives import SPLIT_FILES, archive_arrays, dataset_arrays
+from tests.fixtures import REPO
+from tools import export, record_infos
+
+SPLIT_SIZES = {"train": 60_000, "test": 10_000}
+
+
+@pytest.fixture(scope="module")
+def real_build(official_server, tmp_path_factory):
+    """Builder prepared from the loopback host, and the Hub folder exported from it."""
+    root = tmp_path_factory.mktemp("real")
+    builder = export.build(base_urls=[official_server], cache_dir=str(root / "cache"), num_proc=2)
+    return builder, export.write_folder(builder, root / "hub")
+
+
+@pytest.fixture(scope="module")
+def decoded(real_build):
+    builder, _ = real_build
+    return {split: dataset_arrays(builder.as_dataset(split=split)) for split in SPLIT_SIZES}
+
+
+@pytest.mark.parametrize("split", SPLIT_SIZES)
+def test_every_pixel_and_label_equals_the_archives(decoded, official_dir, split):
+    images, labels = decoded[split]
+    expected_images, expected_labels = archive_arrays(official_dir, split)
+    assert len(labels) == SPLIT_SIZES[split]
+    np.testing.assert_array_equal(labels, expected_labels)
+    np.testing.assert_array_equal(images, expected_images)
+
+
+@pytest.mark.parametrize("split", SPLIT_SIZES)
+def test_classes_are_balanced(decoded, split):
+    _, labels = decoded[split]
+    assert np.bincount(labels, minlength=10).tolist() == [SPLIT_SIZES[split] // 10] * 10
+
+
+def test_the_builder_checksums_are_the_published_ones(official_dir):
+    published = dict(line.split()[::-1] for line in (official_dir / "SHA256SUMS").read_text().splitlines())
+    for split in fm.OFFICIAL_SPLITS:
+        for archive in (split.images, split.labels):
+            data = (official_dir / archive.filename).read_bytes()
+            assert (len(data), hashlib.sha256(data).hexdigest()) == (archive.num_bytes, published[archive.filename])
+
+
+def test_downloaded_files_are_the_archives(real_build, official_dir):
+    builder, _ = real_build
+    downloads = Path(builder._cache_downloaded_dir)
+    cached = {
+        hashlib.sha256(p.read_bytes()).hexdigest() for p in downloads.iterdir() if p.suffix not in (".json", ".lock")
+    }
+    files = [name for pair in SPLIT_FILES.values() for name in pair]
+    assert cached == {hashlib.sha256((official_dir / name).read_bytes()).hexdigest() for name in files}
+    assert builder.info.download_size == sum((official_dir / name).stat().st_size for name in files)
+
+
+def test_export_round_trip_on_datasets_5(real_build, decoded, tmp_path):
+    builder, folder = real_build
+    loaded = datasets.load_dataset(str(folder), cache_dir=str(tmp_path))
+    for split in SPLIT_SIZES:
+        assert loaded[split].features == builder.info.features
+        images, labels = dataset_arrays(loaded[split])
+        np.testing.assert_array_equal(labels, decoded[split][1])
+        np.testing.assert_array_equal(images, decoded[split][0])
+
+
+def test_streaming_the_export(real_build, decoded):
+    _, folder = real_build
+    streamed = datasets.load_dataset(str(folder), split="test", streaming=True)
+    labels = [row["label"] for row in streamed]
+    assert labels == decoded["test"][1].tolist()
+
+
+def test_dataset_infos_json_is_this_build(real_build):
+    builder, _ = real_build
+    recorded = json.loads((REPO / "dataset_infos.json").read_text())
+    assert recorded == json.loads(record_infos.infos_json(builder))
+    checksums = recorded["fashion_mnist"]["download_checksums"]
+    assert {url.rsplit("/", 1)[1]: c["checksum"] for url, c in checksums.items()} == {
+        archive.filename: archive.sha256 for split in fm.OFFICIAL_SPLITS for archive in (split.images, split.labels)
+    }
+
+
+def test_card_yaml_is_this_build(real_build):
+    builder, folder = real_build
+    assert (folder / "README.md").read_text() == (REPO / "README.md").read_text()
+    info = DatasetCard.load(REPO / "README.md").data["dataset_info"]
+    assert {s["name"]: s["num_examples"] for s in info["splits"]} == SPLIT_SIZES
+    assert info["dataset_size"] == builder.info.dataset_size
