@@ -1,0 +1,260 @@
+"""The statistics of the dataset card, computed from the official archives.
+
+    python -m tools.card_stats --data-dir ../shared/fashion-mnist
+
+Prints the card's generated tables as markdown, each under the heading it has in README.md: the
+archives, the classes, examples per class, pixel statistics and duplicate images. tests/test_card.py
+recomputes them and checks the card against them.
+"""
+
+import argparse
+import dataclasses
+import hashlib
+from decimal import Decimal, localcontext
+from pathlib import Path
+
+import numpy as np
+
+import fashion_mnist as fm
+
+REPO = Path(__file__).resolve().parent.parent
+
+# The labels as the official repository's README describes them; CLASS_NAMES keeps Hugging Face's spelling.
+OFFICIAL_DESCRIPTIONS = (
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+)
+# MD5 digests published in the official README, beside the SHA-256 digests the builder verifies.
+OFFICIAL_MD5 = {
+    "train-images-idx3-ubyte.gz": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
+    "train-labels-idx1-ubyte.gz": "25c81989df183df01b3e8a0aad5dffbe",
+    "t10k-images-idx3-ubyte.gz": "bef4ecab320f06d8554ea6380940ec79",
+    "t10k-labels-idx1-ubyte.gz": "bb300cfdad3c16e7a12a480ee83cd310",
+}
+
+# The headings under which the card holds each generated table.
+ARCHIVES_HEADING = "Source archives"
+CLASSES_HEADING = "Classes"
+CLASS_COUNTS_HEADING = "Examples per class"
+PIXELS_HEADING = "Pixel statistics"
+DUPLICATES_HEADING = "Duplicate images"
+
+STAT_DECIMALS = 4
+
+
+@dataclasses.dataclass(frozen=True)
+class PixelStats:
+    """Mean and population standard deviation (divisor N) over every pixel of a split, on 0-255."""
+
+    num_images: int
+    num_pixels: int
+    mean: Decimal
+    std: Decimal
+
+
+@dataclasses.dataclass(frozen=True)
+class Duplicates:
+    """Exact copies among images: `images_with_copy` images have an identical twin, and they form
+    `groups` sets of identical images, `conflicting_groups` of which carry more than one label."""
+
+    num_images: int
+    images_with_copy: int
+    groups: int
+    conflicting_groups: int
+
+
+# Reading.
+
+
+def load_official(data_dir: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Split name -> (images, labels), read from the verified official archives in `data_dir`."""
+    splits = {}
+    for split in fm.OFFICIAL_SPLITS:
+        images_gz = fm.read_verified(split.images, (str(Path(data_dir) / split.images.filename),))
+        labels_gz = fm.read_verified(split.labels, (str(Path(data_dir) / split.labels.filename),))
+        splits[split.split] = fm.read_split(images_gz, labels_gz, split)
+    return splits
+
+
+def archive_digests(data_dir: Path) -> list[tuple[str, int, str, str]]:
+    """(file name, bytes, SHA-256, MD5) of each official archive in `data_dir`, in split order."""
+    rows = []
+    for split in fm.OFFICIAL_SPLITS:
+        for archive in (split.images, split.labels):
+            data = (Path(data_dir) / archive.filename).read_bytes()
+            rows.append((archive.filename, len(data), hashlib.sha256(data).hexdigest(), hashlib.md5(data).hexdigest()))
+    return rows
+
+
+# Statistics: pure functions of the arrays.
+
+
+def class_counts(labels: np.ndarray) -> list[int]:
+    """Examples of each class 0-9."""
+    return np.bincount(labels, minlength=len(fm.CLASS_NAMES)).tolist()
+
+
+def pixel_stats(images: np.ndarray) -> PixelStats:
+    """Exact mean and population standard deviation of all pixel values, from a histogram of them."""
+    histogram = np.bincount(np.ravel(images), minlength=256).tolist()
+    n = sum(histogram)
+    total = sum(value * count for value, count in enumerate(histogram))
+    squares = sum(value * value * count for value, count in enumerate(histogram))
+    with localcontext() as context:
+        context.prec = 40
+        mean = Decimal(total) / n
+        # Population variance: E[x^2] - E[x]^2 = (n * sum(x^2) - sum(x)^2) / n^2, exact in integers.
+        std = Decimal(n * squares - total * total).sqrt() / n
+    return PixelStats(num_images=len(images), num_pixels=n, mean=mean, std=std)
+
+
+def image_keys(images: np.ndarray) -> np.ndarray:
+    """One hashable, comparable scalar per image: its bytes as a numpy void of 784 bytes."""
+    rows = np.ascontiguousarray(images, dtype=np.uint8).reshape(len(images), -1)
+    return rows.view(np.dtype((np.void, rows.shape[1]))).ravel()
+
+
+def _groups(keys: np.ndarray, labels: np.ndarray):
+    """Group index of each image, the size of each group and whether its labels disagree."""
+    _, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
+    inverse = inverse.ravel()
+    lowest = np.full(len(counts), np.iinfo(np.int64).max)
+    highest = np.full(len(counts), -1)
+    np.minimum.at(lowest, inverse, labels.astype(np.int64))
+    np.maximum.at(highest, inverse, labels.astype(np.int64))
+    return inverse, counts, lowest != highest
+
+
+def duplicates_within(images: np.ndarray, labels: np.ndarray) -> Duplicates:
+    """Identical images inside one split."""
+    _, counts, conflicting = _groups(image_keys(images), labels)
+    repeated = counts > 1
+    return Duplicates(
+        num_images=len(images),
+        images_with_copy=int(counts[repeated].sum()),
+        groups=int(repeated.sum()),
+        conflicting_groups=int((repeated & conflicting).sum()),
+    )
+
+
+def duplicates_across(
+    train_images: np.ndarray, train_labels: np.ndarray, test_images: np.ndarray, test_labels: np.ndarray
+) -> Duplicates:
+    """Test images that also occur in the training split: `images_with_copy` counts those test
+    images, `groups` the distinct images found in both splits, `conflicting_groups` those of them
+    whose copies (in either split) carry more than one label."""
+    keys = np.concatenate([image_keys(train_images), image_keys(test_images)])
+    labels = np.concatenate([train_labels, test_labels])
+    inverse, counts, conflicting = _groups(keys, labels)
+    in_train = np.zeros(len(counts), dtype=bool)
+    in_train[inverse[: len(train_images)]] = True
+    in_test = np.zeros(len(counts), dtype=bool)
+    in_test[inverse[len(train_images) :]] = True
+    shared = in_train & in_test
+    return Duplicates(
+        num_images=len(test_images),
+        images_with_copy=int(shared[inverse[len(train_images) :]].sum()),
+        groups=int(shared.sum()),
+        conflicting_groups=int((shared & conflicting).sum()),
+    )
+
+
+# Markdown.
+
+
+def markdown_table(header: list[str], rows: list[list]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _fixed(value: Decimal) -> str:
+    return f"{value:.{STAT_DECIMALS}f}"
+
+
+def archives_table(digests: list[tuple[str, int, str, str]]) -> str:
+    rows = [[f"`{name}`", f"{size:,}", f"`{sha256}`", f"`{md5}`"] for name, size, sha256, md5 in digests]
+    return markdown_table(["file", "bytes", "SHA-256", "MD5"], rows)
+
+
+def classes_table() -> str:
+    rows = [
+        [label, f"`{name}`", description]
+        for label, (name, description) in enumerate(zip(fm.CLASS_NAMES, OFFICIAL_DESCRIPTIONS, strict=True))
+    ]
+    return markdown_table(["label", "`ClassLabel` name", "official description"], rows)
+
+
+def class_counts_table(counts: dict[str, list[int]]) -> str:
+    splits = list(counts)
+    rows = [
+        [label, f"`{name}`", *(f"{counts[split][label]:,}" for split in splits)]
+        for label, name in enumerate(fm.CLASS_NAMES)
+    ]
+    rows.append(["", "total", *(f"{sum(counts[split]):,}" for split in splits)])
+    return markdown_table(["label", "class", *splits], rows)
+
+
+def pixels_table(stats: dict[str, PixelStats]) -> str:
+    rows = [
+        [
+            split,
+            f"{s.num_images:,}",
+            f"{s.num_pixels:,}",
+            _fixed(s.mean),
+            _fixed(s.std),
+            _fixed(s.mean / 255),
+            _fixed(s.std / 255),
+        ]
+        for split, s in stats.items()
+    ]
+    return markdown_table(["split", "images", "pixels", "mean (0-255)", "std (0-255)", "mean (0-1)", "std (0-1)"], rows)
+
+
+def duplicates_table(within: dict[str, Duplicates], across: Duplicates) -> str:
+    rows = [[f"within {split}", *_duplicate_cells(d)] for split, d in within.items()]
+    rows.append(["test against train", *_duplicate_cells(across)])
+    return markdown_table(
+        ["comparison", "images", "images with an identical copy", "duplicate groups", "groups with conflicting labels"],
+        rows,
+    )
+
+
+def _duplicate_cells(d: Duplicates) -> list[str]:
+    return [f"{d.num_images:,}", f"{d.images_with_copy:,}", f"{d.groups:,}", f"{d.conflicting_groups:,}"]
+
+
+def card_tables(data_dir: Path) -> dict[str, str]:
+    """Heading -> markdown table, for every generated table of the card."""
+    splits = load_official(data_dir)
+    (train_images, train_labels), (test_images, test_labels) = splits["train"], splits["test"]
+    return {
+        ARCHIVES_HEADING: archives_table(archive_digests(data_dir)),
+        CLASSES_HEADING: classes_table(),
+        CLASS_COUNTS_HEADING: class_counts_table({name: class_counts(labels) for name, (_, labels) in splits.items()}),
+        PIXELS_HEADING: pixels_table({name: pixel_stats(images) for name, (images, _) in splits.items()}),
+        DUPLICATES_HEADING: duplicates_table(
+            {name: duplicates_within(images, labels) for name, (images, labels) in splits.items()},
+            duplicates_across(train_images, train_labels, test_images, test_labels),
+        ),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data-dir", type=Path, default=REPO.parent / "shared" / "fashion-mnist")
+    args = parser.parse_args()
+    for heading, table in card_tables(args.data_dir).items():
+        print(f"#### {heading}\n\n{table}\n")
+
+
+if __name__ == "__main__":
+    main()
