@@ -113,3 +113,15 @@ def test_download_path_fetches_from_the_server(tmp_path, sample_server):
     assert builder.info.download_size == sum(
         archive.num_bytes for split in fm.SAMPLE_SPLITS for archive in (split.images, split.labels)
     )
+
+
+def test_checksums_are_verified_whatever_the_verification_mode(tmp_path):
+    data_dir = tmp_path / "archives"
+    shutil.copytree(SAMPLE_DIR, data_dir)
+    labels = data_dir / "train-labels-idx1-ubyte.gz"
+    data = bytearray(labels.read_bytes())
+    data[-5] ^= 0xFF  # in the gzip trailer's CRC: the archive still has its size
+    labels.write_bytes(data)
+    builder = fm.FashionMnist(config_name="sample", data_dir=str(data_dir), cache_dir=str(tmp_path / "cache"))
+    with pytest.raises(fm.ArchiveError, match=r"train-labels-idx1-ubyte\.gz: SHA-256 mismatch"):
+        builder.download_and_prepare(verification_mode="no_checks")

@@ -11,8 +11,8 @@ from huggingface_hub import DatasetCard
 
 import fashion_mnist as fm
 from tests.archives import SPLIT_FILES, archive_arrays, dataset_arrays
-from tests.fixtures import REPO
-from tools import export, record_infos
+from tests.fixtures import REPO, SAMPLE_DIR
+from tools import export, make_sample, record_infos
 
 SPLIT_SIZES = {"train": 60_000, "test": 10_000}
 
@@ -98,3 +98,12 @@ def test_card_yaml_is_this_build(real_build):
     info = DatasetCard.load(REPO / "README.md").data["dataset_info"]
     assert {s["name"]: s["num_examples"] for s in info["splits"]} == SPLIT_SIZES
     assert info["dataset_size"] == builder.info.dataset_size
+
+
+def test_sample_archives_are_cut_from_the_official_ones(official_dir):
+    regenerated = make_sample.sample_archives(official_dir)
+    assert regenerated == {path.name: path.read_bytes() for path in SAMPLE_DIR.glob("*.gz")}
+    for split in fm.SAMPLE_SPLITS:
+        for archive in (split.images, split.labels):
+            data = regenerated[archive.filename]
+            assert (len(data), hashlib.sha256(data).hexdigest()) == (archive.num_bytes, archive.sha256)
