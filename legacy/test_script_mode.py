@@ -3,12 +3,15 @@
 Run in the venv of legacy/requirements.txt: python -m pytest legacy
 """
 
+import shutil
+
 import datasets
 import numpy as np
 import pytest
 
 from tests.archives import archive_arrays, dataset_arrays
 from tests.fixtures import REPO, SAMPLE_DIR
+from tools.export import script_branch_operations
 
 SCRIPT = str(REPO / "fashion_mnist.py")
 
@@ -61,3 +64,14 @@ def test_official_archives_from_data_dir(official_dir, tmp_path):
     loaded = datasets.load_dataset(SCRIPT, trust_remote_code=True, data_dir=str(official_dir), cache_dir=str(tmp_path))
     assert_equals_archives({"test": dataset_arrays(loaded["test"])}, official_dir, splits=["test"])
     assert loaded["train"].num_rows == 60_000
+
+
+def test_script_branch_as_published_loads(tmp_path):
+    """The files that `--push` puts on the `script` branch, laid out as a repository named after the script."""
+    repo = tmp_path / "fashion_mnist"
+    for operation in script_branch_operations():
+        target = repo / operation.path_in_repo
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(operation.path_or_fileobj, target)
+    loaded = datasets.load_dataset(str(repo), "sample", trust_remote_code=True, cache_dir=str(tmp_path / "cache"))
+    assert_equals_archives({split: dataset_arrays(loaded[split]) for split in loaded}, SAMPLE_DIR)
