@@ -146,6 +146,8 @@ def verify_archive(data: bytes, archive: Archive, source: str) -> None:
 
 
 def gunzip(data: bytes, source: str) -> bytes:
+    if not data:
+        raise ArchiveError(f"{source}: empty file, not a gzip file")
     try:
         return gzip.decompress(data)
     except (OSError, EOFError, zlib.error) as error:
@@ -300,6 +302,10 @@ class FashionMnist(datasets.GeneratorBasedBuilder):
                     locations[kind] = tuple(dl_manager.download(location) for location in candidates)
                 else:
                     locations[kind] = (fetch_verified(dl_manager, archive, candidates),)
+            if not streaming:
+                # Parse the split now too, so that archives that verify but hold malformed IDX (possible
+                # with checksums other than the official ones) fail before any split is written.
+                read_split(_read_bytes(*locations["images"]), _read_bytes(*locations["labels"]), split)
             shards = [
                 (start, min(start + SHARD_SIZE, split.num_examples))
                 for start in range(0, split.num_examples, SHARD_SIZE)
