@@ -320,7 +320,8 @@ class FashionMnist(datasets.GeneratorBasedBuilder):
 
     def _candidates(self, archive: Archive) -> tuple:
         if self.config.data_dir:
-            path = os.path.join(self.config.data_dir, archive.filename)
+            # Absolute, or the download manager would resolve it beside this script instead of the working directory.
+            path = os.path.abspath(os.path.join(self.config.data_dir, archive.filename))
             if not os.path.exists(path):
                 expected = ", ".join(a.filename for s in self.config.splits for a in (s.images, s.labels))
                 raise FileNotFoundError(
@@ -343,17 +344,24 @@ class FashionMnist(datasets.GeneratorBasedBuilder):
 
 
 def fetch_verified(dl_manager, archive: Archive, candidates: tuple) -> str:
-    """Download the first candidate whose bytes verify and return its local path."""
+    """Download the first candidate whose bytes verify and return its local path.
 
-    def download(url):
-        path = dl_manager.download(url)
-        try:
-            verify_archive(_read_bytes(path), archive, url)
-        except ArchiveError:
-            if path != url:
-                _forget_download(path)
-            raise
-        return path
+    A download that fails verification is dropped from the cache and fetched once more: the cached copy
+    may have been cut or altered since it was fetched, or the connection may have ended early. A local
+    archive that fails is reported as it is, and never deleted."""
+
+    def download(location):
+        attempts = 2 if "://" in location else 1
+        for attempt in range(1, attempts + 1):
+            path = dl_manager.download(location)
+            try:
+                verify_archive(_read_bytes(path), archive, location)
+                return path
+            except ArchiveError:
+                if "://" in location:
+                    _forget_download(path)
+                if attempt == attempts:
+                    raise
 
     return _first_success(archive, candidates, download)
 
