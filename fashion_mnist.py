@@ -12,6 +12,7 @@ import os
 import struct
 import zlib
 
+import aiohttp
 import datasets
 import numpy as np
 
@@ -59,6 +60,9 @@ BASE_URLS = (
 )
 # Examples per generator shard: lets `num_proc` and streaming workers split a split.
 SHARD_SIZE = 5_000
+# Seconds a host may take to connect, or to send the next bytes, before the next host is tried. aiohttp's
+# own default, 5 minutes for the whole transfer, waits long on a silent host and cuts a slow download.
+TIMEOUT = 60
 
 
 @dataclasses.dataclass(frozen=True)
@@ -274,9 +278,14 @@ class FashionMnist(datasets.GeneratorBasedBuilder):
     ]
     DEFAULT_CONFIG_NAME = "fashion_mnist"
 
-    def __init__(self, *args, base_path=None, **kwargs):
+    def __init__(self, *args, base_path=None, storage_options=None, timeout: float = TIMEOUT, **kwargs):
         # Relative locations (the bundled sample) resolve beside this script when it is used as a class.
-        super().__init__(*args, base_path=base_path or os.path.dirname(os.path.abspath(__file__)), **kwargs)
+        super().__init__(
+            *args,
+            base_path=base_path or os.path.dirname(os.path.abspath(__file__)),
+            storage_options=_with_http_timeout(storage_options, timeout),
+            **kwargs,
+        )
 
     def _info(self):
         return datasets.DatasetInfo(
@@ -353,12 +362,13 @@ def fetch_verified(dl_manager, archive: Archive, candidates: tuple) -> str:
     def download(location):
         attempts = 2 if "://" in location else 1
         for attempt in range(1, attempts + 1):
-            path = dl_manager.download(location)
+            path = None
             try:
+                path = dl_manager.download(location)
                 verify_archive(_read_bytes(path), archive, location)
                 return path
-            except ArchiveError:
-                if "://" in location:
+            except (ArchiveError, aiohttp.ClientPayloadError):  # bad bytes, or a body cut short
+                if path is not None and "://" in location:
                     _forget_download(path)
                 if attempt == attempts:
                     raise
@@ -393,12 +403,39 @@ def _first_success(archive: Archive, candidates: tuple, attempt):
         except Exception as error:
             if "://" not in location:
                 raise
-            failures.append(f"  {location}: {type(error).__name__}: {error}")
+            failures.append(f"  {location}: {_describe(error, location)}")
     raise ArchiveUnavailableError(
         "\n".join([f"Could not get a valid {archive.filename} from any host. Tried:", *failures])
         + "\nTo build from archives you already have, put the four .gz files in one folder and pass "
         "data_dir=FOLDER to the builder (or --data-dir FOLDER to the export command)."
     )
+
+
+def _describe(error: BaseException, location: str) -> str:
+    """An error on one line. fsspec reports a refused connection, an error status and a timeout alike,
+    as FileNotFoundError(url): when an error says no more than that, its innermost cause is added."""
+
+    def text(e: BaseException) -> str:
+        message = " ".join(str(e).split())
+        return f"{type(e).__name__}: {message}" if message not in ("", location) else type(e).__name__
+
+    cause = error
+    while cause.__cause__ is not None:
+        cause = cause.__cause__
+    if cause is error or str(error) not in ("", location):
+        return text(error)
+    return f"{text(error)} ({text(cause)})"
+
+
+def _with_http_timeout(storage_options: dict | None, timeout: float) -> dict:
+    """`storage_options` for `datasets` with `timeout` for HTTP(S) hosts, unless they set their own."""
+    client_timeout = aiohttp.ClientTimeout(total=None, connect=timeout, sock_read=timeout)
+    options = dict(storage_options or {})
+    for protocol in ("http", "https"):
+        protocol_options = dict(options.get(protocol, {}))
+        protocol_options["client_kwargs"] = {"timeout": client_timeout, **protocol_options.get("client_kwargs", {})}
+        options[protocol] = protocol_options
+    return options
 
 
 def _forget_download(path: str) -> None:
