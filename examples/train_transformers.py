@@ -1,0 +1,181 @@
+"""Train a `transformers` image classifier on Fashion-MNIST, streamed with `datasets`.
+
+    python examples/train_transformers.py                       # the export folder hub/ of this repository
+    python examples/train_transformers.py DATASET               # any load_dataset path or Hub repo id
+    python examples/train_transformers.py --model CHECKPOINT    # fine-tune pretrained weights (needs network)
+
+The dataset is loaded with `streaming=True`: examples flow from the Parquet files through a shuffle buffer
+and a batched transform into `Trainer`, and nothing is written to the datasets cache. Without --model the
+classifier is a small ResNet built from a config, with random weights. After training, the script evaluates
+on the test split and prints the accuracy and a per-class accuracy table.
+"""
+
+import argparse
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+from datasets import load_dataset
+from transformers import (
+    AutoImageProcessor,
+    AutoModelForImageClassification,
+    ResNetConfig,
+    ResNetForImageClassification,
+    Trainer,
+    TrainingArguments,
+)
+
+DEFAULT_DATASET = str(Path(__file__).resolve().parent.parent / "hub")
+DEFAULT_OUTPUT_DIR = "build/train_transformers"
+EPOCHS = 10
+BATCH_SIZE = 128
+LEARNING_RATE = 2e-3
+WEIGHT_DECAY = 0.05
+WARMUP = 0.05  # fraction of the steps
+SHUFFLE_BUFFER = 10_000
+LOGGING_STEPS = 50
+SEED = 0
+# Mean and standard deviation of the training split's pixels, scaled to [0, 1].
+PIXEL_MEAN = 0.2860
+PIXEL_STD = 0.3530
+
+
+def model_config(names: list[str]) -> ResNetConfig:
+    """A small ResNet for 28x28 grayscale images, labelled with the dataset's class names."""
+    return ResNetConfig(
+        num_channels=1,
+        embedding_size=32,
+        hidden_sizes=[32, 64, 128],
+        depths=[1, 1, 1],
+        layer_type="basic",
+        id2label=dict(enumerate(names)),
+        label2id={name: index for index, name in enumerate(names)},
+    )
+
+
+def build_model(checkpoint: str | None, names: list[str]):
+    """The model and, for a checkpoint, its image processor (None: images only need scaling)."""
+    if checkpoint is None:
+        return ResNetForImageClassification(model_config(names)), None
+    model = AutoModelForImageClassification.from_pretrained(
+        checkpoint,
+        id2label=dict(enumerate(names)),
+        label2id={name: index for index, name in enumerate(names)},
+        # The checkpoint's classification head has another number of classes: start a new one.
+        ignore_mismatched_sizes=True,
+    )
+    return model, AutoImageProcessor.from_pretrained(checkpoint)
+
+
+def pixel_transform(image_processor=None):
+    """A function for `map(batched=True)`: a batch of images and labels to `pixel_values` and `labels`."""
+
+    def transform(batch):
+        if image_processor is None:
+            images = np.stack([np.asarray(image, dtype=np.float32) for image in batch["image"]]) / 255
+            pixel_values = ((images - PIXEL_MEAN) / PIXEL_STD)[:, np.newaxis]  # add the channel axis
+        else:
+            # Pretrained vision models expect three channels.
+            images = [image.convert("RGB") for image in batch["image"]]
+            pixel_values = image_processor(images, return_tensors="np")["pixel_values"]
+        return {"pixel_values": pixel_values, "labels": batch["label"]}
+
+    return transform
+
+
+def steps_for_epochs(split, epochs: float, batch_size: int) -> int:
+    """`max_steps` for `epochs` passes over a streamed split: a stream has no length, its info has."""
+    splits = split.info.splits
+    if not splits or split.split not in splits:
+        raise SystemExit(
+            f"The dataset's info does not give the size of its {split.split} split: pass --max-steps, not --epochs."
+        )
+    return math.ceil(epochs * math.ceil(splits[split.split].num_examples / batch_size))
+
+
+def evaluate(trainer: Trainer, test, names: list[str]) -> dict:
+    """Accuracy on `test`, overall and per class."""
+    output = trainer.predict(test)
+    predicted = output.predictions.argmax(-1)
+    labels = output.label_ids
+    per_class = {}
+    for index, name in enumerate(names):
+        of_class = labels == index
+        per_class[name] = {"correct": int((predicted[of_class] == index).sum()), "examples": int(of_class.sum())}
+    return {"accuracy": float((predicted == labels).mean()), "examples": len(labels), "per_class": per_class}
+
+
+def print_report(metrics: dict) -> None:
+    correct = sum(counts["correct"] for counts in metrics["per_class"].values())
+    print(f"\nTest accuracy: {metrics['accuracy']:.4f} ({correct:,}/{metrics['examples']:,})\n")
+    width = max(len(name) for name in metrics["per_class"])
+    print(f"{'class':<{width}}  accuracy  correct/examples")
+    for name, counts in metrics["per_class"].items():
+        accuracy = f"{counts['correct'] / counts['examples']:.4f}" if counts["examples"] else "-"
+        print(f"{name:<{width}}  {accuracy:>8}  {counts['correct']:>7,}/{counts['examples']:,}")
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    dataset = load_dataset(args.dataset, streaming=True)
+    train, test = dataset["train"], dataset["test"]
+    names = train.features["label"].names
+    model, image_processor = build_model(args.model, names)
+
+    transform = pixel_transform(image_processor)
+    columns = list(train.features)
+    # Fill the buffer from one file at a time: interleaving files makes datasets 5.2 wait 5 s after each
+    # pass (a guard against a pyarrow shutdown issue), once per epoch, and the export has one file per split.
+    train = train.shuffle(seed=args.seed, buffer_size=args.shuffle_buffer, max_buffer_input_shards=1)
+    train = train.map(transform, batched=True, remove_columns=columns)
+    test = test.map(transform, batched=True, remove_columns=columns)
+    max_steps = args.max_steps or steps_for_epochs(dataset["train"], args.epochs, args.batch_size)
+
+    training_args = TrainingArguments(
+        output_dir=args.output_dir,
+        max_steps=max_steps,  # a stream has no length for Trainer to count epochs with
+        per_device_train_batch_size=args.batch_size,
+        per_device_eval_batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        weight_decay=WEIGHT_DECAY,
+        lr_scheduler_type="cosine",
+        warmup_steps=WARMUP,
+        logging_steps=args.logging_steps,
+        save_strategy="no",
+        report_to="none",
+        seed=args.seed,
+        dataloader_num_workers=args.num_workers,
+    )
+    trainer = Trainer(model=model, args=training_args, train_dataset=train)
+    train_output = trainer.train()
+    trainer.save_model()
+
+    metrics = evaluate(trainer, test, names)
+    print_report(metrics)
+    metrics["max_steps"] = max_steps
+    metrics["train_runtime"] = train_output.metrics["train_runtime"]
+    metrics["losses"] = [(log["step"], log["loss"]) for log in trainer.state.log_history if "loss" in log]
+    return metrics
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument(
+        "dataset", nargs="?", default=DEFAULT_DATASET, help="load_dataset path or repo id (default: %(default)s)"
+    )
+    parser.add_argument("--model", help="pretrained checkpoint to fine-tune (default: a small ResNet from a config)")
+    parser.add_argument("--output-dir", default=DEFAULT_OUTPUT_DIR, help="where the model is saved")
+    parser.add_argument("--epochs", type=float, default=EPOCHS, help="converted to max_steps (default: %(default)s)")
+    parser.add_argument("--max-steps", type=int, help="training steps; overrides --epochs")
+    parser.add_argument("--batch-size", type=int, default=BATCH_SIZE)
+    parser.add_argument("--learning-rate", type=float, default=LEARNING_RATE)
+    parser.add_argument("--shuffle-buffer", type=int, default=SHUFFLE_BUFFER, help="examples in the shuffle buffer")
+    parser.add_argument("--logging-steps", type=int, default=LOGGING_STEPS)
+    parser.add_argument("--num-workers", type=int, default=0, help="DataLoader worker processes")
+    parser.add_argument("--seed", type=int, default=SEED)
+    return parser.parse_args(argv)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
