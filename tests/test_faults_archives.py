@@ -283,3 +283,39 @@ def test_a_bad_bundled_sample_archive_is_reported_and_kept(tmp_path):
     with pytest.raises(fm.ArchiveError, match=rf"{fm.SAMPLE_DIR}/{TRAIN_LABELS}: 0 bytes, but {TRAIN_LABELS} has 66"):
         builder.download_and_prepare()
     assert (tmp_path / fm.SAMPLE_DIR / TRAIN_LABELS).exists()
+
+
+REAL_VARIANTS = [
+    pytest.param(
+        {TRAIN_IMAGES: lambda f: cut(f[TRAIN_IMAGES], len(f[TRAIN_IMAGES]) // 2)}, id="train images cut in half"
+    ),
+    pytest.param({TRAIN_IMAGES: lambda f: cut(f[TRAIN_IMAGES], -1)}, id="train images without the last byte"),
+    pytest.param({TEST_IMAGES: lambda f: flip(f[TEST_IMAGES], 100_000)}, id="test images, a compressed byte flipped"),
+    pytest.param({TRAIN_LABELS: lambda f: f[TRAIN_LABELS] + b"\x00"}, id="train labels, a byte appended"),
+    pytest.param(
+        {TRAIN_IMAGES: lambda f: f[TEST_IMAGES], TRAIN_LABELS: lambda f: f[TEST_LABELS]}, id="test archives as train"
+    ),
+]
+
+
+@pytest.mark.real
+@pytest.mark.parametrize("source", ["data_dir", "download"])
+@pytest.mark.parametrize("alterations", REAL_VARIANTS)
+def test_an_altered_official_archive_fails_verification_before_writing(
+    tmp_path, official_dir, generation_calls, alterations, source
+):
+    official = {path.name: path.read_bytes() for path in official_dir.glob("*.gz")}
+    altered = {**official, **{name: alter(official) for name, alter in alterations.items()}}
+    # The builder verifies in this order, and stops at the first bad archive.
+    first_altered = next(name for name in (TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES, TEST_LABELS) if name in alterations)
+    with MisbehavingServer(altered) as server:
+        if source == "data_dir":
+            kwargs = {"data_dir": str(write_files(tmp_path / "archives", altered))}
+            location, error_type = f"{tmp_path}/archives/{first_altered}", fm.ArchiveError
+        else:
+            kwargs = {"base_urls": (server.url,)}
+            location, error_type = server.url + first_altered, fm.ArchiveUnavailableError
+        with pytest.raises(error_type, match=rf"{re.escape(location)}: ([\d,]+ bytes, but|SHA-256 mismatch)"):
+            fm.FashionMnist(cache_dir=str(tmp_path / "cache"), **kwargs).download_and_prepare()
+    assert generation_calls == []
+    assert_no_finished_dataset(tmp_path / "cache", **kwargs)
