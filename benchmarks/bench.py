@@ -70,10 +70,17 @@ def baseline_builder_class():
 
     import fashion_mnist as fm
 
-    class PerExampleBaseline(fm.FashionMnist):
+    class PerExampleBaseline(datasets.GeneratorBasedBuilder):
         """Reads each split's IDX archives into numpy and yields one numpy image per example: `datasets`
-        encodes each to PNG with Pillow, in one process. Same features, configs and cache settings as
+        encodes each to PNG with Pillow, in one process. Same configs, features and cache settings as
         `FashionMnist`; it skips the SHA-256 checks, which only makes it faster."""
+
+        BUILDER_CONFIG_CLASS = fm.FashionMnist.BUILDER_CONFIG_CLASS
+        BUILDER_CONFIGS = fm.FashionMnist.BUILDER_CONFIGS
+        DEFAULT_CONFIG_NAME = fm.FashionMnist.DEFAULT_CONFIG_NAME
+
+        def _info(self):
+            return fm.FashionMnist._info(self)
 
         def _split_generators(self, dl_manager):
             return [
