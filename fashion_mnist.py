@@ -11,6 +11,7 @@ import math
 import os
 import struct
 import zlib
+from collections.abc import Iterator
 
 import aiohttp
 import datasets
@@ -52,6 +53,7 @@ CLASS_NAMES = [
 ]
 IMAGE_SIDE = 28
 IMAGES_MAGIC = 0x00000803  # IDX: unsigned bytes, 3 dimensions
+IMAGES_HEADER_SIZE = 16  # magic, count, rows, cols
 LABELS_MAGIC = 0x00000801  # IDX: unsigned bytes, 1 dimension
 
 BASE_URLS = (
@@ -60,6 +62,7 @@ BASE_URLS = (
 )
 # Examples per generator shard: lets `num_proc` and streaming workers split a split.
 SHARD_SIZE = 5_000
+CHUNK_SIZE = 1 << 20  # bytes decompressed at a time when an archive is checked without holding it
 # Seconds a host may take to connect, or to send the next bytes, before the next host is tried. aiohttp's
 # own default, 5 minutes for the whole transfer, waits long on a silent host and cuts a slow download.
 TIMEOUT = 60
@@ -137,12 +140,26 @@ class ArchiveUnavailableError(ConnectionError):
 
 def verify_archive(data: bytes, archive: Archive, source: str) -> None:
     """Raise `ArchiveError` unless `data` has the archive's exact size and SHA-256."""
-    if len(data) != archive.num_bytes:
+    _verify(len(data), lambda: hashlib.sha256(data), archive, source)
+
+
+def verify_file(path: str, archive: Archive, source: str) -> None:
+    """`verify_archive` for a local file, hashed in chunks rather than read whole."""
+
+    def digest():
+        with open(path, "rb") as file:
+            return hashlib.file_digest(file, "sha256")
+
+    _verify(os.path.getsize(path), digest, archive, source)
+
+
+def _verify(size: int, digest, archive: Archive, source: str) -> None:
+    if size != archive.num_bytes:
         raise ArchiveError(
-            f"{source}: {len(data):,} bytes, but {archive.filename} has {archive.num_bytes:,} bytes "
+            f"{source}: {size:,} bytes, but {archive.filename} has {archive.num_bytes:,} bytes "
             "(truncated, or not the archive)"
         )
-    digest = hashlib.sha256(data).hexdigest()
+    digest = digest().hexdigest()
     if digest != archive.sha256:
         raise ArchiveError(
             f"{source}: SHA-256 mismatch for {archive.filename}: got {digest}, expected {archive.sha256}"
@@ -158,7 +175,10 @@ def gunzip(data: bytes, source: str) -> bytes:
         raise ArchiveError(f"{source}: not a valid gzip file ({error})") from error
 
 
-def _read_header(payload: bytes, source: str, magic: int, num_dims: int) -> tuple[int, ...]:
+def _read_header(payload: bytes, source: str, magic: int, num_dims: int, size: int | None = None) -> tuple[int, ...]:
+    """The dimensions in an IDX header, checked against the file's size: `len(payload)`, or `size` when
+    `payload` holds only the start of the file."""
+    size = len(payload) if size is None else size
     header_size = 4 * (1 + num_dims)
     found_magic = struct.unpack_from(">I", payload)[0] if len(payload) >= 4 else None
     if found_magic != magic:
@@ -170,25 +190,30 @@ def _read_header(payload: bytes, source: str, magic: int, num_dims: int) -> tupl
             f"{source}: IDX magic number {found}, "
             f"expected 0x{magic:08x} ({kinds[magic]}, unsigned bytes, {num_dims} dimensions)"
         )
-    if len(payload) < header_size:
-        raise ArchiveError(f"{source}: {len(payload)} bytes, shorter than the {header_size}-byte IDX header")
+    if size < header_size:
+        raise ArchiveError(f"{source}: {size} bytes, shorter than the {header_size}-byte IDX header")
     dims = struct.unpack_from(f">{num_dims}I", payload, 4)
     expected_size = header_size + math.prod(dims)
-    if len(payload) != expected_size:
+    if size != expected_size:
         shape = "x".join(map(str, dims))
         raise ArchiveError(
             f"{source}: header announces {shape} values ({expected_size:,} bytes with the header) "
-            f"but the file holds {len(payload):,} bytes"
+            f"but the file holds {size:,} bytes"
         )
     return dims
 
 
 def read_images(payload: bytes, source: str) -> np.ndarray:
     """Parse a decompressed IDX images file into a read-only uint8 array of shape (count, 28, 28)."""
-    count, rows, cols = _read_header(payload, source, IMAGES_MAGIC, num_dims=3)
+    count = _read_images_header(payload, source)
+    return np.frombuffer(payload, dtype=np.uint8, offset=IMAGES_HEADER_SIZE).reshape(count, IMAGE_SIDE, IMAGE_SIDE)
+
+
+def _read_images_header(payload: bytes, source: str, size: int | None = None) -> int:
+    count, rows, cols = _read_header(payload, source, IMAGES_MAGIC, num_dims=3, size=size)
     if (rows, cols) != (IMAGE_SIDE, IMAGE_SIDE):
         raise ArchiveError(f"{source}: images are {rows}x{cols}, expected {IMAGE_SIDE}x{IMAGE_SIDE}")
-    return np.frombuffer(payload, dtype=np.uint8, offset=16).reshape(count, rows, cols)
+    return count
 
 
 def read_labels(payload: bytes, source: str) -> np.ndarray:
@@ -209,17 +234,50 @@ def read_split(images_gz: bytes, labels_gz: bytes, split: SplitArchives) -> tupl
     """Images and labels of a split from its two verified archives, checked against each other."""
     images = read_images(gunzip(images_gz, split.images.filename), split.images.filename)
     labels = read_labels(gunzip(labels_gz, split.labels.filename), split.labels.filename)
-    if len(images) != len(labels):
+    _check_counts(len(images), len(labels), split)
+    return images, labels
+
+
+def check_split(images_path: str, labels_path: str, split: SplitArchives) -> None:
+    """What `read_split` checks, for a split's two local archive files, without holding the images: they
+    are decompressed in chunks and counted."""
+    source = split.images.filename
+    if os.path.getsize(images_path) == 0:
+        gunzip(b"", source)  # the same error as for an empty file read whole
+    try:
+        with gzip.open(images_path, "rb") as file:
+            header = file.read(IMAGES_HEADER_SIZE)
+            size = len(header)
+            while chunk := file.read(CHUNK_SIZE):
+                size += len(chunk)
+    except (OSError, EOFError, zlib.error) as error:
+        raise ArchiveError(f"{source}: not a valid gzip file ({error})") from error
+    num_images = _read_images_header(header, source, size=size)
+    labels = read_labels(gunzip(_read_bytes(labels_path), split.labels.filename), split.labels.filename)
+    _check_counts(num_images, len(labels), split)
+
+
+def read_image_shards(images_path: str, shards: list) -> Iterator[np.ndarray]:
+    """The images of each (start, stop) shard of a checked images file, decompressed only as far as that
+    shard: one shard in memory at a time."""
+    with gzip.open(images_path, "rb") as file:
+        for start, stop in shards:
+            file.seek(IMAGES_HEADER_SIZE + start * IMAGE_SIDE * IMAGE_SIDE)
+            data = file.read((stop - start) * IMAGE_SIDE * IMAGE_SIDE)
+            yield np.frombuffer(data, dtype=np.uint8).reshape(stop - start, IMAGE_SIDE, IMAGE_SIDE)
+
+
+def _check_counts(num_images: int, num_labels: int, split: SplitArchives) -> None:
+    if num_images != num_labels:
         raise ArchiveError(
-            f"{split.images.filename} holds {len(images):,} images but {split.labels.filename} "
-            f"holds {len(labels):,} labels"
+            f"{split.images.filename} holds {num_images:,} images but {split.labels.filename} "
+            f"holds {num_labels:,} labels"
         )
-    if len(images) != split.num_examples:
+    if num_images != split.num_examples:
         raise ArchiveError(
-            f"{split.images.filename} holds {len(images):,} examples, expected {split.num_examples:,} "
+            f"{split.images.filename} holds {num_images:,} examples, expected {split.num_examples:,} "
             f"for the {split.split} split"
         )
-    return images, labels
 
 
 # PNG encoding. Pillow spends about 100 us per 28x28 image in per-call overhead, more than the
@@ -314,7 +372,7 @@ class FashionMnist(datasets.GeneratorBasedBuilder):
             if not streaming:
                 # Parse the split now too, so that archives that verify but hold malformed IDX (possible
                 # with checksums other than the official ones) fail before any split is written.
-                read_split(_read_bytes(*locations["images"]), _read_bytes(*locations["labels"]), split)
+                check_split(*locations["images"], *locations["labels"], split)
             shards = [
                 (start, min(start + SHARD_SIZE, split.num_examples))
                 for start in range(0, split.num_examples, SHARD_SIZE)
@@ -322,7 +380,7 @@ class FashionMnist(datasets.GeneratorBasedBuilder):
             generators.append(
                 datasets.SplitGenerator(
                     name=split.split,
-                    gen_kwargs={"split": split.split, **locations, "shards": shards},
+                    gen_kwargs={"split": split.split, **locations, "shards": shards, "checked": not streaming},
                 )
             )
         return generators
@@ -340,14 +398,23 @@ class FashionMnist(datasets.GeneratorBasedBuilder):
             return (path,)
         return tuple(base_url + archive.filename for base_url in self.config.base_urls)
 
-    def _generate_examples(self, split, images, labels, shards):
+    def _generate_examples(self, split, images, labels, shards, checked=False):
         archives = next(s for s in self.config.splits if s.split == split)
-        images_gz = read_verified(archives.images, images)
-        labels_gz = read_verified(archives.labels, labels)
-        all_images, all_labels = read_split(images_gz, labels_gz, archives)
-        del images_gz, labels_gz
-        for start, stop in shards:
-            pngs = encode_pngs(all_images[start:stop])
+        if checked:
+            # Local files that _split_generators verified and parsed: verify them again (hashed in
+            # chunks), then decompress one shard at a time instead of holding the split, so that each
+            # of the `num_proc` workers stays small.
+            verify_file(images[0], archives.images, images[0])
+            verify_file(labels[0], archives.labels, labels[0])
+            all_labels = read_labels(gunzip(_read_bytes(labels[0]), labels[0]), labels[0])
+            blocks = read_image_shards(images[0], shards)
+        else:
+            all_images, all_labels = read_split(
+                read_verified(archives.images, images), read_verified(archives.labels, labels), archives
+            )
+            blocks = (all_images[start:stop] for start, stop in shards)
+        for (start, stop), block in zip(shards, blocks, strict=True):
+            pngs = encode_pngs(block)
             for index, (png, label) in enumerate(zip(pngs, all_labels[start:stop].tolist(), strict=True), start):
                 yield index, {"image": png, "label": label}
 
@@ -365,7 +432,7 @@ def fetch_verified(dl_manager, archive: Archive, candidates: tuple) -> str:
             path = None
             try:
                 path = dl_manager.download(location)
-                verify_archive(_read_bytes(path), archive, location)
+                verify_file(path, archive, location)
                 return path
             except (ArchiveError, aiohttp.ClientPayloadError):  # bad bytes, or a body cut short
                 if path is not None and "://" in location:
