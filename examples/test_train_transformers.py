@@ -5,36 +5,17 @@ from pathlib import Path
 import datasets
 import pytest
 import train_transformers
-from huggingface_hub import DatasetCard, DatasetCardData
 from transformers import ResNetConfig, ResNetForImageClassification, ViTImageProcessor
 
 import fashion_mnist as fm
-
-SPLITS = ("train", "test")
+from tools import export
 
 
 @pytest.fixture(scope="module")
 def sample_export(tmp_path_factory) -> Path:
-    """The sample laid out as the Hub-ready export: a card whose YAML holds configs and dataset_info,
-    and one Parquet file per split written by `datasets`."""
-    folder = tmp_path_factory.mktemp("export")
-    builder = fm.FashionMnist(config_name="sample", cache_dir=str(tmp_path_factory.mktemp("cache")))
-    builder.download_and_prepare()
-    for split in SPLITS:
-        builder.as_dataset(split=split).to_parquet(str(folder / "fashion_mnist" / f"{split}-00000-of-00001.parquet"))
-    card_data = DatasetCardData()
-    card_data["configs"] = [
-        {
-            "config_name": "fashion_mnist",
-            "data_files": [{"split": split, "path": f"fashion_mnist/{split}-*"} for split in SPLITS],
-            "default": True,
-        }
-    ]
-    info = builder.info.copy()
-    info.config_name = "fashion_mnist"
-    datasets.info.DatasetInfosDict({"fashion_mnist": info}).to_dataset_card_data(card_data)
-    DatasetCard(f"---\n{card_data.to_yaml()}\n---\n").save(folder / "README.md")
-    return folder
+    """The Hub-ready folder that `python -m tools.export --sample` writes."""
+    builder = export.build(config_name="sample", cache_dir=str(tmp_path_factory.mktemp("cache")))
+    return export.write_folder(builder, tmp_path_factory.mktemp("export") / "hub")
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """Train a `transformers` image classifier on Fashion-MNIST, streamed with `datasets`.
 
-    python examples/train_transformers.py                       # the export folder hub/ of this repository
+    python examples/train_transformers.py                       # the folder that tools.export wrote
     python examples/train_transformers.py DATASET               # any load_dataset path or Hub repo id
     python examples/train_transformers.py --model CHECKPOINT    # fine-tune pretrained weights (needs network)
 
@@ -26,7 +26,8 @@ from transformers import (
     TrainingArguments,
 )
 
-DEFAULT_DATASET = str(Path(__file__).resolve().parent.parent / "hub")
+# Where `python -m tools.export` writes the Hub-ready folder by default.
+DEFAULT_DATASET = str(Path(__file__).resolve().parent.parent / "build" / "hub")
 DEFAULT_OUTPUT_DIR = "build/train_transformers"
 EPOCHS = 10
 BATCH_SIZE = 128
