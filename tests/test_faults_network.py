@@ -8,6 +8,7 @@ import time
 import pytest
 
 import fashion_mnist as fm
+from tests.archives import archive_arrays
 from tests.faults import (
     TEST_IMAGES,
     TEST_LABELS,
@@ -18,6 +19,7 @@ from tests.faults import (
     finished_infos,
     sample_files,
 )
+from tests.fixtures import SAMPLE_DIR
 from tests.misbehaving_server import HTML_PAGE, MisbehavingServer, refused_url
 
 GOOD = sample_files()
@@ -62,6 +64,22 @@ def test_the_next_host_is_used_when_the_first_fails(tmp_path, behavior, gets_per
         assert bad.gets() == [name for name in ARCHIVES for _ in range(gets_per_archive)]
     # Each silent request costs one TIMEOUT; nothing waits for aiohttp's 5 minutes.
     assert elapsed < 4 * 2 * TIMEOUT + 10
+
+
+# Not "stall" and "truncate": a streaming read that breaks is retried by datasets itself, 20 times 5 s
+# apart (config.STREAMING_READ_MAX_RETRIES), before the next host is tried. The result is still right.
+@pytest.mark.parametrize("behavior", ["refuse", "404", "500", "hang", "html", "truncate-no-length"])
+def test_streaming_uses_the_next_host_when_the_first_fails(behavior):
+    with (
+        MisbehavingServer(GOOD, "ok" if behavior == "refuse" else behavior) as bad,
+        MisbehavingServer(GOOD) as good,
+        refused_url() as refused,
+    ):
+        first = refused if behavior == "refuse" else bad.url
+        builder = fm.FashionMnist(config_name="sample", base_urls=(first, good.url), timeout=TIMEOUT)
+        rows = list(builder.as_streaming_dataset(split="test"))
+    assert [row["label"] for row in rows] == archive_arrays(SAMPLE_DIR, "test")[1].tolist()
+    assert good.gets() == [TEST_IMAGES, TEST_LABELS]
 
 
 @pytest.mark.parametrize("behavior", ["truncate", "truncate-no-length", "html"])
