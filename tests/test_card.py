@@ -362,7 +362,7 @@ def _on_the_sample(output: str) -> str:
 @pytest.mark.parametrize(("code", "output"), SNIPPETS, ids=[f"snippet{i}" for i in range(len(SNIPPETS))])
 def test_snippet_runs_and_prints_what_the_card_shows(code, output, snippet_dir):
     if re.search(r"^\s*(import|from)\s+torch\b", code, re.MULTILINE) and importlib.util.find_spec("torch") is None:
-        pytest.skip("PyTorch is not installed")
+        pytest.skip("PyTorch is not installed here; this snippet runs in the examples venv")
     # The Hub cannot be reached from the tests: the same call reads the local export instead.
     local_code = code.replace(HUB_ID_LOAD, LOCAL_LOAD)
     done = subprocess.run(
