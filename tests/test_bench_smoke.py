@@ -17,6 +17,7 @@ SECONDS = (
     "epoch_numpy_batches_seconds",
     "epoch_fast_path_seconds",
     "epoch_fast_path_shuffled_seconds",
+    "epoch_fast_path_random_access_seconds",
     "epoch_numpy_floor_seconds",
     "fast_path_decode_seconds",
     "fast_path_cached_seconds",
