@@ -5,6 +5,7 @@ again what it already downloaded and verified."""
 import re
 import time
 
+import datasets
 import pytest
 
 import fashion_mnist as fm
@@ -181,6 +182,19 @@ def test_verified_downloads_are_not_fetched_again_even_with_every_host_down(tmp_
     # With the host gone, preparing the dataset again (downloads kept, dataset regenerated) needs no network.
     builder = sample_builder(tmp_path, url)
     builder.download_and_prepare(download_mode="reuse_cache_if_exists")
+    assert_sample_rows(builder)
+
+
+def test_verified_downloads_are_reused_with_every_host_down_under_a_download_config_of_the_callers(tmp_path):
+    """A DownloadConfig of the caller's asks for ETags by default (use_etag), which needs the host up."""
+    with MisbehavingServer(GOOD) as host:
+        config = datasets.DownloadConfig(cache_dir=str(tmp_path / "downloads"))
+        sample_builder(tmp_path, host.url).download_and_prepare(download_config=config)
+        url = host.url
+    builder = sample_builder(tmp_path, url)
+    builder.download_and_prepare(
+        download_mode="reuse_cache_if_exists", download_config=datasets.DownloadConfig(cache_dir=config.cache_dir)
+    )
     assert_sample_rows(builder)
 
 
