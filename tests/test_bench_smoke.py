@@ -8,7 +8,7 @@ import pytest
 from benchmarks import bench
 
 BUILD_VARIANTS = ("baseline", "ours", "ours_1proc")
-BUILD_MEASURES = ("seconds", "peak_tree_pss", "peak_tree_rss", "peak_largest_process", "maxrss_self")
+BUILD_MEASURES = ("seconds", "cpu_seconds", "peak_tree_pss", "peak_tree_rss", "peak_largest_process", "maxrss_self")
 SECONDS = (
     "export_seconds",
     "cold_load_seconds",
