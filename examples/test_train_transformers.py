@@ -5,7 +5,12 @@ from pathlib import Path
 import datasets
 import pytest
 import train_transformers
-from transformers import ResNetConfig, ResNetForImageClassification, ViTImageProcessor
+from transformers import (
+    AutoModelForImageClassification,
+    ResNetConfig,
+    ResNetForImageClassification,
+    ViTImageProcessor,
+)
 
 import fashion_mnist as fm
 from tools import export
@@ -56,7 +61,7 @@ def test_trains_and_evaluates_from_a_stream(sample_export, streaming_loads, tmp_
     for name in fm.CLASS_NAMES:
         assert any(line.startswith(name + " ") for line in table), f"no row for {name!r}"
 
-    saved = ResNetForImageClassification.from_pretrained(tmp_path / "model")
+    saved = AutoModelForImageClassification.from_pretrained(tmp_path / "model")
     assert saved.config.id2label == dict(enumerate(fm.CLASS_NAMES))
 
 
@@ -90,5 +95,5 @@ def test_fine_tunes_a_checkpoint_through_its_image_processor(sample_export, tmp_
     )
 
     assert metrics["examples"] == 40
-    saved = ResNetForImageClassification.from_pretrained(tmp_path / "model")
+    saved = AutoModelForImageClassification.from_pretrained(tmp_path / "model")
     assert saved.config.id2label == dict(enumerate(fm.CLASS_NAMES))
