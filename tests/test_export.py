@@ -91,6 +91,21 @@ def test_failed_rerun_leaves_the_previous_folder(sample_export, tmp_path, monkey
     assert sorted(p.name for p in tmp_path.iterdir()) == ["hub"]
 
 
+def test_folder_left_between_the_two_renames_is_restored_then_replaced(sample_export, tmp_path, monkeypatch):
+    builder, _ = sample_export
+    folder = export.write_folder(builder, tmp_path / "hub")
+    before = digests(folder)
+    folder.rename(tmp_path / ".hub.previous")  # as a run killed after moving the old folder aside leaves it
+
+    def fail(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(datasets.Dataset, "to_parquet", fail)
+    with pytest.raises(OSError, match="disk full"):
+        export.write_folder(builder, tmp_path / "hub")
+    assert digests(folder) == before
+
+
 def test_rerun_replaces_the_folder(sample_export, tmp_path):
     builder, _ = sample_export
     folder = tmp_path / "hub"

@@ -82,6 +82,8 @@ def write_folder(builder, out: Path) -> Path:
     out = out.resolve()
     partial = out.with_name(f".{out.name}.partial")
     previous = out.with_name(f".{out.name}.previous")
+    if previous.exists() and not out.exists():
+        previous.rename(out)  # an earlier run stopped between its two renames: that folder is complete
     for stale in (partial, previous):
         shutil.rmtree(stale, ignore_errors=True)
     try:
