@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import torch
 from datasets import load_dataset
 from transformers import (
     AutoImageProcessor,
@@ -73,10 +74,8 @@ def build_model(checkpoint: str | None, names: list[str]):
     return model, AutoImageProcessor.from_pretrained(checkpoint)
 
 
-def pixel_transform(image_processor=None, flip_seed=None):
-    """A function for `map(batched=True)`: a batch of images and labels to `pixel_values` and `labels`.
-    With `flip_seed`, half of the images, drawn at random, are mirrored left to right."""
-    rng = np.random.default_rng(flip_seed)
+def pixel_transform(image_processor=None):
+    """A function for `map(batched=True)`: a batch of images and labels to `pixel_values` and `labels`."""
 
     def transform(batch):
         if image_processor is None:
@@ -86,10 +85,6 @@ def pixel_transform(image_processor=None, flip_seed=None):
             # Pretrained vision models expect three channels.
             images = [image.convert("RGB") for image in batch["image"]]
             pixel_values = image_processor(images, return_tensors="np")["pixel_values"]
-        if flip_seed is not None:
-            # A mirrored garment is the same kind of garment: twice the images to learn from, for free.
-            mirrored = rng.random(len(pixel_values)) < 0.5
-            pixel_values[mirrored] = pixel_values[mirrored][..., ::-1]
         return {"pixel_values": pixel_values, "labels": batch["label"]}
 
     return transform
@@ -133,13 +128,16 @@ def main(argv=None) -> dict:
     train, test = dataset["train"], dataset["test"]
     names = train.features["label"].names
     model, image_processor = build_model(args.model, names)
+    # Convolutions run about a quarter faster on CPU with channels last in memory.
+    model = model.to(memory_format=torch.channels_last)
 
+    transform = pixel_transform(image_processor)
     columns = list(train.features)
     # Fill the buffer from one file at a time: interleaving files makes datasets 5.2 wait 5 s after each
     # pass (a guard against a pyarrow shutdown issue), once per epoch, and the export has one file per split.
     train = train.shuffle(seed=args.seed, buffer_size=args.shuffle_buffer, max_buffer_input_shards=1)
-    train = train.map(pixel_transform(image_processor, flip_seed=args.seed), batched=True, remove_columns=columns)
-    test = test.map(pixel_transform(image_processor), batched=True, remove_columns=columns)
+    train = train.map(transform, batched=True, remove_columns=columns)
+    test = test.map(transform, batched=True, remove_columns=columns)
     max_steps = args.max_steps or steps_for_epochs(dataset["train"], args.epochs, args.batch_size)
 
     training_args = TrainingArguments(
