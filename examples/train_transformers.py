@@ -25,12 +25,13 @@ from transformers import (
     RegNetForImageClassification,
     Trainer,
     TrainingArguments,
+    set_seed,
 )
 
 # Where `python -m tools.export` writes the Hub-ready folder by default.
 DEFAULT_DATASET = str(Path(__file__).resolve().parent.parent / "build" / "hub")
 DEFAULT_OUTPUT_DIR = "build/train_transformers"
-EPOCHS = 8
+EPOCHS = 10
 BATCH_SIZE = 128
 LEARNING_RATE = 3e-3
 WEIGHT_DECAY = 0.05
@@ -127,6 +128,7 @@ def main(argv=None) -> dict:
     dataset = load_dataset(args.dataset, streaming=True)
     train, test = dataset["train"], dataset["test"]
     names = train.features["label"].names
+    set_seed(args.seed)  # before the model's random weights are drawn
     model, image_processor = build_model(args.model, names)
     # Convolutions run about a quarter faster on CPU with channels last in memory.
     model = model.to(memory_format=torch.channels_last)
