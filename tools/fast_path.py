@@ -5,7 +5,8 @@ work of `datasets`. `as_arrays` decodes them once, with a batched `map`, into an
 column. `datasets` writes that column to its cache beside the dataset and reuses it on the next run (the
 same function on the same data has the same fingerprint), and a slice of it is a uint8 array.
 
-The card's usage section shows this same code for users to copy; tests/test_fast_path.py checks both.
+The card's usage section shows the same code for users to copy: tests/test_fast_path.py checks this
+module, tests/test_card.py runs the card's copy.
 """
 
 import numpy as np
