@@ -4,6 +4,7 @@ import hashlib
 
 import datasets
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
 from huggingface_hub import CommitOperationAdd, CommitOperationDelete, DatasetCard
 
@@ -48,6 +49,15 @@ def test_load_dataset_on_the_folder_gives_the_builder_rows(sample_export, stream
         assert [row["label"] for row in rows] == expected_labels.tolist()
         np.testing.assert_array_equal(np.stack([np.asarray(row["image"]) for row in rows]), expected_images)
         assert builder.as_dataset(split=split)["label"][:] == expected_labels.tolist()
+
+
+def test_parquet_is_split_into_row_groups(tmp_path, monkeypatch):
+    monkeypatch.setattr(export, "ROW_GROUP_SIZE", 16)
+    folder = export.write_folder(
+        export.build(config_name="sample", cache_dir=str(tmp_path / "cache")), tmp_path / "hub"
+    )
+    metadata = pq.ParquetFile(folder / "fashion_mnist/train-00000-of-00001.parquet").metadata
+    assert [metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)] == [16, 16, 16, 12]
 
 
 def test_card_yaml_describes_the_files(sample_export):

@@ -26,6 +26,8 @@ import fashion_mnist as fm
 REPO = Path(__file__).resolve().parent.parent
 CARD = REPO / "README.md"
 DATA_FOLDER = "fashion_mnist"
+# Rows per Parquet row group: streaming workers and the viewer read a file by row groups.
+ROW_GROUP_SIZE = 1_000
 CONFIGS = [
     {
         "config_name": "fashion_mnist",
@@ -90,7 +92,7 @@ def write_folder(builder, out: Path) -> Path:
         (partial / DATA_FOLDER).mkdir(parents=True)
         (partial / "README.md").write_text(render_card(builder.info, builder.config.name == "sample"), "utf-8")
         for name, split in builder.as_dataset().items():
-            split.to_parquet(str(partial / DATA_FOLDER / f"{name}-00000-of-00001.parquet"))
+            split.to_parquet(str(partial / DATA_FOLDER / f"{name}-00000-of-00001.parquet"), batch_size=ROW_GROUP_SIZE)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
