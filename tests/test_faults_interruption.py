@@ -19,6 +19,7 @@ from tests.archives import archive_arrays, dataset_arrays
 from tests.faults import TRAIN_IMAGES, assert_no_finished_dataset, assert_sample_rows, finished_infos, sample_files
 from tests.fixtures import REPO, SAMPLE_DIR
 from tests.misbehaving_server import MisbehavingServer
+from tools import export
 
 WAIT = 120  # seconds any single step of these tests may take before it is a failure
 
@@ -187,8 +188,7 @@ def test_an_export_killed_part_way_leaves_the_previous_folder(tmp_path, stop):
     previous = export_files(out)
     assert sorted(previous) == [
         "README.md",
-        "fashion_mnist/test-00000-of-00001.parquet",
-        "fashion_mnist/train-00000-of-00001.parquet",
+        *(f"fashion_mnist/{name}" for split in ("test", "train") for name in export.parquet_file_names(split)),
     ]
 
     stopped = tmp_path / "stopped"

@@ -82,9 +82,9 @@ def render_card(info: datasets.DatasetInfo, sample: bool) -> str:
     return str(card)
 
 
-def parquet_file_names(split_name: str, count: int = FILES_PER_SPLIT) -> list[str]:
+def parquet_file_names(split_name: str) -> list[str]:
     """The Hub's names for the files of a split: train-00000-of-00008.parquet and so on."""
-    return [f"{split_name}-{index:05d}-of-{count:05d}.parquet" for index in range(count)]
+    return [f"{split_name}-{index:05d}-of-{FILES_PER_SPLIT:05d}.parquet" for index in range(FILES_PER_SPLIT)]
 
 
 def write_parquet_files(split: datasets.Dataset, folder: Path, split_name: str) -> None:
