@@ -170,6 +170,9 @@ def main(argv=None) -> dict:
         report_to="none",
         seed=args.seed,
         dataloader_num_workers=args.num_workers,
+        # Without a GPU (or other accelerator), Accelerate forms a group of the processes that torchrun
+        # started only when told to run on the CPU; otherwise each process would train alone, on everything.
+        use_cpu=not torch.accelerator.is_available(),
         # Each process reads its own shards of the stream. (By default the first process would read every
         # batch and send the other processes their slices.)
         accelerator_config={"dispatch_batches": False},
