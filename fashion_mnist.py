@@ -16,7 +16,6 @@ from collections.abc import Iterator
 import aiohttp
 import datasets
 import numpy as np
-import pyarrow as pa
 
 _CITATION = """\
 @article{xiao2017fashionmnist,
@@ -61,8 +60,8 @@ BASE_URLS = (
     "https://github.com/zalandoresearch/fashion-mnist/raw/master/data/fashion/",
     "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
 )
-# Examples per generator shard, and per Arrow table: lets `num_proc` and streaming workers split a split,
-# and keeps the tables small (5,000-row tables left the build process 25 MB larger).
+# Examples per generator shard: lets `num_proc` and streaming workers split a split, and bounds what a
+# worker holds at a time.
 SHARD_SIZE = 1_000
 CHUNK_SIZE = 1 << 20  # bytes decompressed at a time when an archive is checked without holding it
 # Seconds a host may take to connect, or to send the next bytes, before the next host is tried. aiohttp's
@@ -318,11 +317,8 @@ class FashionMnistConfig(datasets.BuilderConfig):
     base_urls: tuple = BASE_URLS
 
 
-class FashionMnist(datasets.ArrowBasedBuilder):
-    """Fashion-MNIST, from the official archives.
-
-    An ArrowBasedBuilder rather than a GeneratorBasedBuilder: it hands `datasets` one table of PNG bytes per
-    shard, skipping the per-example encoding that took longer than the PNG compression itself (benchmarks/)."""
+class FashionMnist(datasets.GeneratorBasedBuilder):
+    """Fashion-MNIST, from the official archives."""
 
     BUILDER_CONFIG_CLASS = FashionMnistConfig
     BUILDER_CONFIGS = [
@@ -407,7 +403,7 @@ class FashionMnist(datasets.ArrowBasedBuilder):
             return (path,)
         return tuple(base_url + archive.filename for base_url in self.config.base_urls)
 
-    def _generate_tables(self, split, images, labels, shards, checked=False):
+    def _generate_examples(self, split, images, labels, shards, checked=False):
         archives = next(s for s in self.config.splits if s.split == split)
         if checked:
             # Local files that _split_generators verified and parsed: verify them again (hashed in
@@ -423,11 +419,11 @@ class FashionMnist(datasets.ArrowBasedBuilder):
             )
             blocks = (all_images[start:stop] for start, stop in shards)
         for (start, stop), block in zip(shards, blocks, strict=True):
-            # One table per shard, in the Image feature's storage (PNG bytes, no path): `datasets` writes
-            # it as it is, without the per-example encoding that costs more than the PNG compression.
-            pngs = pa.array(encode_pngs(block), type=pa.binary())
-            image = pa.StructArray.from_arrays([pngs, pa.nulls(len(pngs), pa.string())], names=["bytes", "path"])
-            yield start, pa.table({"image": image, "label": pa.array(all_labels[start:stop], type=pa.int64())})
+            # The image in the Image feature's storage form, PNG bytes and no path, so that `datasets`
+            # stores it as it is instead of encoding it again; the label as a Python int.
+            pngs = encode_pngs(block)
+            for index, (png, label) in enumerate(zip(pngs, all_labels[start:stop].tolist(), strict=True), start):
+                yield index, {"image": {"bytes": png, "path": None}, "label": label}
 
 
 def fetch_verified(dl_manager, archive: Archive, candidates: tuple) -> str:
