@@ -7,6 +7,7 @@ reads them strictly and yields PNG images with their labels in the archives' ord
 import dataclasses
 import gzip
 import hashlib
+import logging
 import math
 import os
 import struct
@@ -34,6 +35,8 @@ set of 10,000 examples. Each example is a 28x28 grayscale image associated with 
 It is meant as a direct drop-in replacement for the original MNIST dataset for benchmarking machine
 learning algorithms: same image size, same structure of training and testing splits.
 """
+
+logger = logging.getLogger(__name__)
 
 _HOMEPAGE = "https://github.com/zalandoresearch/fashion-mnist"
 _LICENSE = "MIT"
@@ -106,8 +109,11 @@ OFFICIAL_SPLITS = (
 )
 
 # The bundled sample: the first examples of each split, cut from the official archives by
-# `python -m tools.make_sample` and stored under dummy/ beside this script.
+# `.venv/bin/python -m tools.make_sample` and stored under dummy/ beside this script. Its builds are cached under a
+# name of their own: offline, `load_dataset("fashion_mnist")` falls back to whatever the cache holds under
+# "fashion_mnist", and must never find the sample there.
 SAMPLE_DIR = "dummy"
+SAMPLE_DATASET_NAME = "fashion_mnist_sample"
 SAMPLE_SPLITS = (
     SplitArchives(
         "train",
@@ -338,6 +344,8 @@ class FashionMnist(datasets.GeneratorBasedBuilder):
     DEFAULT_CONFIG_NAME = "fashion_mnist"
 
     def __init__(self, *args, base_path=None, storage_options=None, timeout: float = TIMEOUT, **kwargs):
+        if kwargs.get("config_name") == "sample":
+            kwargs["dataset_name"] = SAMPLE_DATASET_NAME
         # Relative locations (the bundled sample) resolve beside this script when it is used as a class.
         super().__init__(
             *args,
@@ -378,6 +386,11 @@ class FashionMnist(datasets.GeneratorBasedBuilder):
                 # Parse the split now too, so that archives that verify but hold malformed IDX (possible
                 # with checksums other than the official ones) fail before any split is written.
                 check_split(*locations["images"], *locations["labels"], split)
+                logger.info(
+                    "Checked the %s split: %s images and labels, well-formed IDX",
+                    split.split,
+                    f"{split.num_examples:,}",
+                )
             shards = [
                 (start, min(start + SHARD_SIZE, split.num_examples))
                 for start in range(0, split.num_examples, SHARD_SIZE)
@@ -392,6 +405,10 @@ class FashionMnist(datasets.GeneratorBasedBuilder):
 
     def _candidates(self, archive: Archive) -> tuple:
         if self.config.data_dir:
+            if not os.path.isdir(self.config.data_dir):
+                raise FileNotFoundError(
+                    f"data_dir {self.config.data_dir} is not a folder; it must hold the {self.config.name} archives"
+                )
             # Absolute, or the download manager would resolve it beside this script instead of the working directory.
             path = os.path.abspath(os.path.join(self.config.data_dir, archive.filename))
             if not os.path.exists(path):
@@ -438,8 +455,12 @@ def fetch_verified(dl_manager, archive: Archive, candidates: tuple) -> str:
         for attempt in range(1, attempts + 1):
             path = None
             try:
+                logger.info("Getting %s from %s", archive.filename, location)
                 path = dl_manager.download(location)
                 verify_file(path, archive, location)
+                logger.info(
+                    "Verified %s: %s bytes, SHA-256 %s", archive.filename, f"{archive.num_bytes:,}", archive.sha256
+                )
                 return path
             except (ArchiveError, aiohttp.ClientPayloadError):  # bad bytes, or a body cut short
                 if path is not None and "://" in location:
