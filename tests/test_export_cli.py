@@ -164,3 +164,15 @@ def test_full_export_shows_progress_and_publishing_it_needs_no_rebuild(official_
     assert listed == ["Would push to someone/fashion_mnist@main:", *(f"  add {name}" for name in main_files)]
     assert "Would push to someone/fashion_mnist@script:\n  add fashion_mnist.py" in stdout
     assert digests(out) == before
+
+
+def test_a_folder_short_of_rows_is_not_published(tmp_path):
+    folder = tmp_path / "hub"
+    code, _, stderr = export("--sample", "--out", str(folder), "--cache-dir", str(tmp_path / "cache"))
+    assert code == 0, stderr
+    card = folder / "README.md"
+    card.write_text(card.read_text().replace("> **Sample build.**", "> Sample"))  # the warning edited away
+    code, stdout, stderr = export("--out", str(folder), "--push", "someone/fashion_mnist", "--dry-run", env=OFFLINE)
+    assert code == 1
+    assert "its train files hold 60 rows, the train split has 60,000 (a sample or partial build)" in stderr
+    assert "Would push" not in stdout

@@ -137,19 +137,16 @@ def script_branch_operations(remote_files=()) -> list:
 def check_publishable(folder: Path) -> None:
     """Raise `ExportError` unless `folder` holds a complete export of the official archives."""
     card = folder / "README.md"
-    parquet = {
-        split.split: folder / DATA_FOLDER / f"{split.split}-00000-of-00001.parquet" for split in fm.OFFICIAL_SPLITS
-    }
-    missing = [str(path) for path in (card, *parquet.values()) if not path.is_file()]
-    if missing:
-        raise ExportError(f"{folder} is not a complete export: no {', '.join(missing)}")
+    if not card.is_file():
+        raise ExportError(f"{folder} is not an export: it has no README.md")
     if SAMPLE_WARNING in card.read_text("utf-8"):
         raise ExportError(f"Refusing to publish {folder}: it holds a sample build. Export the official archives.")
     for split in fm.OFFICIAL_SPLITS:
-        rows = pq.ParquetFile(parquet[split.split]).metadata.num_rows
+        files = sorted((folder / DATA_FOLDER).glob(f"{split.split}-*.parquet"))
+        rows = sum(pq.ParquetFile(path).metadata.num_rows for path in files)
         if rows != split.num_examples:
             raise ExportError(
-                f"Refusing to publish {folder}: {parquet[split.split].name} has {rows:,} rows, "
+                f"Refusing to publish {folder}: its {split.split} files hold {rows:,} rows, "
                 f"the {split.split} split has {split.num_examples:,} (a sample or partial build)"
             )
 
