@@ -1,4 +1,4 @@
-"""The dataset card (README.md): its metadata, its tables against the official archives; its snippets and those of docs/."""
+"""The dataset card (README.md): its metadata, its tables against the official archives, its and docs/ snippets."""
 
 import collections
 import hashlib

@@ -39,7 +39,8 @@ def test_draw_places_each_image_in_its_tile():
     grid = np.asarray(sample_grid.draw(images, rows))
     for r, indices in enumerate(rows):
         for c, index in enumerate(indices):
-            np.testing.assert_array_equal(tile(grid, r, c, sample_grid.SCALE), enlarged(images[index], sample_grid.SCALE))
+            expected = enlarged(images[index], sample_grid.SCALE)
+            np.testing.assert_array_equal(tile(grid, r, c, sample_grid.SCALE), expected)
 
 
 @pytest.mark.real
@@ -62,4 +63,5 @@ def test_each_tile_is_the_archive_image_it_claims_with_its_label(official_dir):
         assert [int(labels[i]) for i in indices] == [label] * len(indices), fm.CLASS_NAMES[label]
         for column, index in enumerate(indices):
             shown = tile(picture, label, column, source["scale"])
-            np.testing.assert_array_equal(shown, enlarged(images[index], source["scale"]), f"row {label}, tile {column}")
+            expected = enlarged(images[index], source["scale"])
+            np.testing.assert_array_equal(shown, expected, f"row {label}, tile {column}")

@@ -2,7 +2,7 @@
 
     .venv/bin/python -m tools.sample_grid --data-dir ../shared/fashion-mnist   # rewrites images/examples.png
 
-The images are the archives' pixel values (light product on a dark background), drawn at SCALE× with
+The images are the archives' pixel values (light product on a dark background), drawn SCALE times larger with
 no smoothing. The same archives and Pillow release give the same bytes. The PNG's text chunk `Source`
 records which training image each tile is, for tests/test_sample_grid.py to check against the archives.
 """
@@ -41,14 +41,14 @@ def tile_origin(row: int, column: int) -> tuple[int, int]:
 
 
 def draw(images: np.ndarray, rows: list[list[int]]) -> Image.Image:
-    """The grid: row r shows images[rows[r]], after the name of class r; scaled SCALE× by pixel repetition."""
+    """The grid: row r shows images[rows[r]], after the name of class r; enlarged SCALE times by pixel repetition."""
     columns = max(len(row) for row in rows)
     width, height = tile_origin(len(rows), columns)
     grid = Image.new("L", (width, height), BACKGROUND)
     pen = ImageDraw.Draw(grid)
     font = ImageFont.load_default_imagefont()  # Pillow's bitmap font: no FreeType, same pixels everywhere
     for r, indices in enumerate(rows):
-        x, y = tile_origin(r, 0)
+        _, y = tile_origin(r, 0)
         pen.text((2, y + SIDE // 2), fm.CLASS_NAMES[r], fill=TEXT, font=font, anchor="lm")
         for c, index in enumerate(indices):
             grid.paste(Image.fromarray(images[index], "L"), tile_origin(r, c))
