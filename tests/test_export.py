@@ -167,17 +167,13 @@ def test_command_on_the_sample_prints_a_summary_and_a_dry_run(tmp_path, capsys):
     assert f'datasets.load_dataset("{out}")' in printed
 
 
-def test_sample_build_is_never_published(tmp_path):
-    with pytest.raises(SystemExit, match="Refusing to publish a sample build"):
-        export.main(["--sample", "--out", str(tmp_path / "hub"), "--push", "someone/fashion_mnist", "--dry-run"])
-
-
-def test_dry_run_lists_both_branches(sample_export, capsys, monkeypatch, tmp_path):
-    builder, _ = sample_export
-    monkeypatch.setattr(export, "build", lambda **kwargs: builder)
-    export.main(["--out", str(tmp_path / "hub"), "--push", "someone/fashion_mnist", "--dry-run"])
-    printed = capsys.readouterr().out
-    assert "Would push to someone/fashion_mnist@main:\n  add README.md\n" in printed
-    assert "  add fashion_mnist/test-00000-of-00001.parquet\n" in printed
-    assert "  add images/examples.png\n" in printed
-    assert "Would push to someone/fashion_mnist@script:\n  add fashion_mnist.py" in printed
+def test_sample_build_is_never_published(sample_export, tmp_path, capsys):
+    _, folder = sample_export
+    assert (
+        export.main(["--sample", "--out", str(tmp_path / "hub"), "--push", "someone/fashion_mnist", "--dry-run"]) == 1
+    )
+    assert "Refusing to publish a sample build" in capsys.readouterr().err
+    assert not (tmp_path / "hub").exists(), "refused before building"
+    # A folder that already holds a sample build is refused too, without any flag saying so.
+    assert export.main(["--out", str(folder), "--push", "someone/fashion_mnist", "--dry-run"]) == 1
+    assert f"Refusing to publish {folder}: it holds a sample build" in capsys.readouterr().err
