@@ -18,6 +18,7 @@ PYTHON_FILES = sorted(
     for pattern in ("*.py", "tools/*.py", "benchmarks/*.py", "examples/*.py", "tests/*.py", "legacy/*.py")
     for path in REPO.glob(pattern)
 )
+CARD_MAX_LINES = 400
 LINK = re.compile(r"!?\[[^\]]*\]\(\s*([^)\s]+)\s*\)")
 # A Python interpreter run bare, not from a virtual environment: `python -m x`, `python x.py`, `python3 ...`.
 # Making a venv with the system's python3 is the one exception.
@@ -92,6 +93,12 @@ def test_python_from_a_venv_passes(line):
 def test_links_and_images_resolve_in_the_repository(document):
     assert relative_links(document.read_text(encoding="utf-8")), "a document linked from the card links back"
     assert broken_links(document, REPO) == []
+
+
+def test_card_below_its_yaml_is_at_most_400_lines():
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    body = text.split("\n---\n", 1)[1]  # after the YAML front matter
+    assert len(body.splitlines()) <= CARD_MAX_LINES, "move engineering material to docs/, linked from the card"
 
 
 def test_card_shows_the_picture_and_links_every_document():
