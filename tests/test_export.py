@@ -148,7 +148,7 @@ def test_publish_plan_puts_parquet_on_main_and_the_script_on_its_branch(sample_e
     script = export.script_branch_operations(remote_files=["fashion_mnist/train-00000-of-00001.parquet"])
     added = sorted(op.path_in_repo for op in script if isinstance(op, CommitOperationAdd))
     sample_files = sorted(f"dummy/{p.name}" for p in SAMPLE_DIR.glob("*.gz"))
-    assert added == sorted(["README.md", "dataset_infos.json", "fashion_mnist.py", *sample_files])
+    assert added == sorted(["README.md", "dataset_infos.json", "fashion_mnist.py", *export.CARD_FILES, *sample_files])
     assert [op.path_in_repo for op in script if isinstance(op, CommitOperationDelete)] == [
         "fashion_mnist/train-00000-of-00001.parquet"
     ]

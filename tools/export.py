@@ -59,11 +59,12 @@ CARD_FILES = (
 )
 # Card text between these marker lines is for the repository only (setup commands): the Hub card leaves it out.
 REPO_ONLY = re.compile(r"^<!-- repo-only -->\n.*?^<!-- /repo-only -->\n\n?", re.MULTILINE | re.DOTALL)
-# What the `script` branch holds: the loading script for datasets < 4 and the files it reads.
+# What the `script` branch holds: the loading script for datasets < 4, the files it reads, the card and its files.
 SCRIPT_FILES = (
     "fashion_mnist.py",
     "dataset_infos.json",
     "README.md",
+    *CARD_FILES,
     *(f"dummy/{a.filename}" for s in fm.SAMPLE_SPLITS for a in (s.images, s.labels)),
 )
 SAMPLE_WARNING = (
