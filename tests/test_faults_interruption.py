@@ -19,6 +19,7 @@ from tests.archives import archive_arrays, dataset_arrays
 from tests.faults import TRAIN_IMAGES, assert_no_finished_dataset, assert_sample_rows, finished_infos, sample_files
 from tests.fixtures import REPO, SAMPLE_DIR
 from tests.misbehaving_server import MisbehavingServer
+from tools import export
 
 WAIT = 120  # seconds any single step of these tests may take before it is a failure
 
@@ -185,11 +186,14 @@ def test_an_export_killed_part_way_leaves_the_previous_folder(tmp_path, stop):
     first = start(str(tmp_path / "cache1"), f"--export={out}")
     finish(first)
     previous = export_files(out)
-    assert sorted(previous) == [
-        "README.md",
-        "fashion_mnist/test-00000-of-00001.parquet",
-        "fashion_mnist/train-00000-of-00001.parquet",
-    ]
+    assert sorted(previous) == sorted(
+        [
+            "README.md",
+            *export.CARD_FILES,
+            "fashion_mnist/test-00000-of-00001.parquet",
+            "fashion_mnist/train-00000-of-00001.parquet",
+        ]
+    )
 
     stopped = tmp_path / "stopped"
     process = start(str(tmp_path / "cache2"), f"--export={out}", stop, f"--stopped={stopped}")
