@@ -1,8 +1,8 @@
 """Benchmark: build Fashion-MNIST, export it, load it, and read one epoch of it, measured side by side.
 
-    python benchmarks/bench.py                          # the official archives in ../shared/fashion-mnist
-    python benchmarks/bench.py --data-dir DIR --repeats 5 --json results.json
-    python benchmarks/bench.py --sample --repeats 1     # the bundled sample archives: a quick smoke run
+    .venv/bin/python benchmarks/bench.py                          # the official archives in ../shared/fashion-mnist
+    .venv/bin/python benchmarks/bench.py --data-dir DIR --repeats 5 --json results.json
+    .venv/bin/python benchmarks/bench.py --sample --repeats 1     # the bundled sample archives: a quick smoke run
 
 In one run:
 1. builds the dataset with a per-example baseline (the IDX read into numpy, one numpy image per example,
@@ -54,6 +54,7 @@ SAMPLE_INTERVAL = 0.02  # seconds between two samples of a build's process tree
 # name: (figure, comparison, bound). Every ratio is measured within one run of this script.
 TARGETS = {
     "build_speedup": ("baseline build time / FashionMnist (num_proc={num_proc}) build time", ">=", 3.0),
+    "build_cpu_speedup_1proc": ("baseline build CPU time / FashionMnist (num_proc=1) build CPU time", ">=", 2.0),
     "build_memory_ratio": ("FashionMnist (num_proc={num_proc}) peak tree PSS / baseline peak tree PSS", "<=", 1.0),
     "fast_path_speedup": ("plain iteration epoch / fast path epoch", ">=", 10.0),
     "cold_load_fraction": ("cold load_dataset(folder) / FashionMnist (num_proc={num_proc}) build time", "<=", 0.2),
@@ -124,6 +125,8 @@ def worker(spec: dict) -> dict:
         result["seconds"] = time.perf_counter() - started
         result["cpu_seconds"] = cpu_seconds() - cpu_before
         result["num_examples"] = {name: split.num_examples for name, split in builder.info.splits.items()}
+    elif spec["kind"] == "breakdown":
+        result.update(cpu_breakdown(spec))
     else:
         started = time.perf_counter()
         loaded = datasets.load_dataset(spec["folder"], cache_dir=spec["cache_dir"])
@@ -132,6 +135,70 @@ def worker(spec: dict) -> dict:
     result["maxrss_self"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     result["maxrss_children"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
     return result
+
+
+def cpu_breakdown(spec: dict) -> dict:
+    """CPU seconds of each stage of a FashionMnist build, each timed alone in this process, and the PNG size
+    of this encoder against Pillow's default encoding of the same images."""
+    import io
+
+    import numpy as np
+    from datasets.arrow_writer import ArrowWriter
+    from PIL import Image
+
+    import fashion_mnist as fm
+
+    splits = fm.SAMPLE_SPLITS if spec["config"] == "sample" else fm.OFFICIAL_SPLITS
+    folder = Path(spec["data_dir"])
+    stages = dict.fromkeys(("verify", "check", "decompress", "encode", "datasets"), 0.0)
+    sizes, num_examples, pillow_seconds, pillow_bytes = [], 0, 0.0, 0
+    features = fm.FashionMnist(config_name=spec["config"], data_dir=spec["data_dir"]).info.features
+    for split in splits:
+        images_path, labels_path = str(folder / split.images.filename), str(folder / split.labels.filename)
+        started = time.process_time()
+        fm.verify_file(images_path, split.images, images_path)
+        fm.verify_file(labels_path, split.labels, labels_path)
+        stages["verify"] += 2 * (time.process_time() - started)  # the builder verifies each archive twice
+        started = time.process_time()
+        fm.check_split(images_path, labels_path, split)
+        stages["check"] += time.process_time() - started
+        shards = [
+            (start, min(start + fm.SHARD_SIZE, split.num_examples))
+            for start in range(0, split.num_examples, fm.SHARD_SIZE)
+        ]
+        started = time.process_time()
+        labels = fm.read_labels(fm.gunzip(Path(labels_path).read_bytes(), labels_path), labels_path).tolist()
+        blocks = list(fm.read_image_shards(images_path, shards))
+        stages["decompress"] += time.process_time() - started
+        started = time.process_time()
+        pngs = [png for block in blocks for png in fm.encode_pngs(block)]
+        stages["encode"] += time.process_time() - started
+        # What datasets does with each yielded example: encode it, buffer it, write Arrow batches.
+        with tempfile.TemporaryDirectory() as scratch:
+            writer = ArrowWriter(features=features, path=os.path.join(scratch, "split.arrow"))
+            started = time.process_time()
+            for png, label in zip(pngs, labels, strict=True):
+                writer.write(features.encode_example({"image": {"bytes": png, "path": None}, "label": label}))
+            writer.finalize()
+            stages["datasets"] += time.process_time() - started
+            writer.close()
+        sizes += [len(png) for png in pngs]
+        num_examples += split.num_examples
+        images = np.concatenate(blocks)
+        started = time.process_time()
+        for image in images:
+            buffer = io.BytesIO()
+            Image.fromarray(image).save(buffer, format="PNG")
+            pillow_bytes += buffer.tell()
+        pillow_seconds += time.process_time() - started
+    return {
+        "stages": stages,
+        "num_examples": num_examples,
+        "png_bytes_ours": sum(sizes) / num_examples,
+        "png_bytes_pillow": pillow_bytes / num_examples,
+        "encode_us_ours": stages["encode"] / num_examples * 1e6,
+        "encode_us_pillow": pillow_seconds / num_examples * 1e6,
+    }
 
 
 def cpu_seconds() -> float:
@@ -415,6 +482,11 @@ def run(args) -> dict:
         runs, kept = run_builds(args, work)
         report["builds"] = runs
         figures = build_figures(runs)
+        breakdown = spawn_worker({"kind": "breakdown", "config": args.config, "data_dir": str(args.data_dir)}, work)
+        report["cpu_breakdown"] = {key: breakdown[key] for key in ("stages", "num_examples")}
+        for key in ("png_bytes_ours", "png_bytes_pillow", "encode_us_ours", "encode_us_pillow"):
+            figures[key] = breakdown[key]
+        log(f"CPU breakdown: {', '.join(f'{k} {v:.2f} s' for k, v in breakdown['stages'].items())}")
 
         builder = prepared_builder(args, kept[-1])
         folder = work / "hub"
@@ -477,6 +549,9 @@ def ratios(figures: dict) -> dict:
         "numpy_batches_speedup": plain / figures["epoch_numpy_batches_seconds"],
         "floor_speedup": plain / figures["epoch_numpy_floor_seconds"],
     }
+    one_process = "build_ours_1proc_" if "build_ours_1proc_cpu_seconds" in figures else "build_ours_"
+    found["build_cpu_speedup_1proc"] = figures[baseline + "cpu_seconds"] / figures[one_process + "cpu_seconds"]
+    found["png_size_vs_pillow"] = figures["png_bytes_ours"] / figures["png_bytes_pillow"]
     for variant, suffix in (("ours", ""), ("ours_1proc", "_1proc")):
         ours = f"build_{variant}_"
         if ours + "seconds" not in figures:
@@ -564,6 +639,31 @@ def build_table(report: dict) -> list:
     return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows]
 
 
+def breakdown_table(report: dict) -> list:
+    """Where a one-process build's CPU time goes, stage by stage, against the measured total."""
+    f, breakdown = report["figures"], report["cpu_breakdown"]
+    total = f.get("build_ours_1proc_cpu_seconds", f["build_ours_cpu_seconds"])
+    per_example = 1e6 / breakdown["num_examples"]
+    names = {
+        "verify": "size + SHA-256 of the archives (twice)",
+        "check": "check each split's IDX (decompress, count)",
+        "decompress": "decompress the images, shard by shard",
+        "encode": "encode PNGs",
+        "datasets": "datasets: encode_example, buffer, write Arrow",
+    }
+    stages = breakdown["stages"]
+    rest = total - sum(stages.values())
+    lines = [f"Where the CPU time of FashionMnist (num_proc=1) goes, {total:.2f} s in all:"]
+    for key, seconds in [*stages.items(), ("rest", rest)]:
+        name = names.get(key, "the rest: generator, builder, info, files (by difference)")
+        lines.append(f"  {name:<58} {seconds:6.2f} s {seconds / total:6.1%} {seconds * per_example:6.1f} us/example")
+    lines.append(
+        f"PNG bytes per image: this encoder {f['png_bytes_ours']:.1f} ({f['encode_us_ours']:.1f} us), Pillow's default "
+        f"{f['png_bytes_pillow']:.1f} ({f['encode_us_pillow']:.1f} us): {f['png_size_vs_pillow']:.3f}x"
+    )
+    return lines
+
+
 def table(report: dict) -> str:
     f = report["figures"]
     plain = f["epoch_plain_seconds"]
@@ -607,7 +707,7 @@ def table(report: dict) -> str:
         ("", f"{f['passes_agree']} / {f['fast_path_exact']} / {f['test_split_exact']}", ""),
     ]
     width = max(len(row[0]) for row in rows)
-    lines = [*build_table(report), ""]
+    lines = [*build_table(report), "", *breakdown_table(report), ""]
     lines += [f"{name:<{width}}  {value:>18}  {ratio}".rstrip() for name, value, ratio in rows]
     lines += ["", "Targets (ratios from this run):"]
     for target in report["targets"].values():

@@ -1,8 +1,10 @@
 """Train a `transformers` image classifier on Fashion-MNIST, streamed with `datasets`.
 
-    python examples/train_transformers.py                       # the folder that tools.export wrote
-    python examples/train_transformers.py DATASET               # any load_dataset path or Hub repo id
-    python examples/train_transformers.py --model CHECKPOINT    # fine-tune pretrained weights (needs network)
+    .venv-examples/bin/python examples/train_transformers.py                # the folder that tools.export wrote
+    .venv-examples/bin/python examples/train_transformers.py DATASET        # a load_dataset path or Hub repo id
+    .venv-examples/bin/python examples/train_transformers.py --model CKPT   # fine-tune pretrained weights (network)
+
+(.venv-examples is the environment of examples/requirements.txt: torch, transformers, accelerate.)
 
 The dataset is loaded with `streaming=True`: examples flow from the Parquet files through a shuffle buffer
 and a batched transform into `Trainer`, and nothing is written to the datasets cache. Without --model the

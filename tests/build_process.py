@@ -1,6 +1,6 @@
 """A build, or a Hub export, in a process of its own, for the interruption and concurrency tests.
 
-    python -m tests.build_process CACHE_DIR [--config sample] [--data-dir D] [--base-url URL]...
+    .venv/bin/python -m tests.build_process CACHE_DIR [--config sample] [--data-dir D] [--base-url URL]...
         [--num-proc N] [--shard-size N] [--writer-batch-size N]
         [--ready FILE --go FILE] [--pause SECONDS]
         [--stop-at SPLIT:INDEX | --stop-after-parquet N] --stopped FILE
@@ -8,7 +8,7 @@
 
 --ready/--go: touch FILE ready, then wait for FILE go before building, so that two processes start at once.
 --pause: sleep this long before generating each split, so that concurrent builds overlap.
---stop-at: once the table holding example INDEX of SPLIT is generated, touch --stopped and sleep until killed.
+--stop-at: once example INDEX of SPLIT is generated, touch --stopped and sleep until killed.
 --stop-after-parquet: with --export, once N Parquet files are written, touch --stopped and sleep.
 --export: write the Hub folder OUT (tools.export) after the build, instead of only building.
 
@@ -41,7 +41,7 @@ def split_digest(split: datasets.Dataset) -> str:
 
 
 def install_hooks(args) -> None:
-    generate = fm.FashionMnist._generate_tables
+    generate = fm.FashionMnist._generate_examples
     stop_split, stop_index = None, None
     if args.stop_at:
         stop_split, _, stop_key = args.stop_at.partition(":")
@@ -49,12 +49,12 @@ def install_hooks(args) -> None:
 
     def hooked(self, split, **kwargs):
         time.sleep(args.pause)
-        for start, table in generate(self, split, **kwargs):
-            yield start, table
-            if split == stop_split and start <= stop_index < start + table.num_rows:
+        for index, example in generate(self, split, **kwargs):
+            yield index, example
+            if split == stop_split and index == stop_index:
                 stop(args.stopped)
 
-    fm.FashionMnist._generate_tables = hooked
+    fm.FashionMnist._generate_examples = hooked
 
     if args.stop_after_parquet:
         to_parquet = datasets.Dataset.to_parquet

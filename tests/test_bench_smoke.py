@@ -22,9 +22,15 @@ SECONDS = (
     "fast_path_decode_seconds",
     "fast_path_cached_seconds",
     "fast_path_to_memory_seconds",
+    "png_bytes_ours",
+    "png_bytes_pillow",
+    "encode_us_ours",
+    "encode_us_pillow",
 )
 RATIOS = (
     "build_speedup",
+    "build_cpu_speedup_1proc",
+    "png_size_vs_pillow",
     "build_memory_ratio",
     "build_memory_ratio_tree_rss",
     "build_memory_ratio_largest_process",
@@ -85,3 +91,12 @@ def test_targets_are_listed_with_their_values(report):
     for name, target in targets.items():
         assert target["value"] == report["figures"][name]
         assert isinstance(target["holds"], bool)
+
+
+@pytest.mark.slow
+def test_cpu_breakdown_covers_every_stage(report):
+    breakdown = report["cpu_breakdown"]
+    assert breakdown["num_examples"] == 100
+    assert set(breakdown["stages"]) == {"verify", "check", "decompress", "encode", "datasets"}
+    assert all(positive(seconds) for seconds in breakdown["stages"].values())
+    assert sum(breakdown["stages"].values()) < report["figures"]["build_ours_1proc_cpu_seconds"]

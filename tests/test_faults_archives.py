@@ -198,13 +198,13 @@ CASES = [
 def generation_calls(monkeypatch):
     """Records each start of example generation: a bad archive must fail before the first one."""
     calls = []
-    generate = fm.FashionMnist._generate_tables
+    generate = fm.FashionMnist._generate_examples
 
     def spy(self, split, **kwargs):
         calls.append(split)
         yield from generate(self, split, **kwargs)
 
-    monkeypatch.setattr(fm.FashionMnist, "_generate_tables", spy)
+    monkeypatch.setattr(fm.FashionMnist, "_generate_examples", spy)
     return calls
 
 

@@ -1,30 +1,41 @@
 """Build Fashion-MNIST and write the folder that the Hub repository holds.
 
-    python -m tools.export --sample                 # the bundled sample archives, offline
-    python -m tools.export --data-dir ARCHIVES      # the official archives from a local folder
-    python -m tools.export                          # the official archives, downloaded
-    python -m tools.export --push USER/fashion_mnist [--dry-run]
+    .venv/bin/python -m tools.export --sample             # the bundled sample archives, offline
+    .venv/bin/python -m tools.export --data-dir ARCHIVES  # the official archives from a local folder
+    .venv/bin/python -m tools.export                      # the official archives, downloaded
+    .venv/bin/python -m tools.export --push USER/fashion_mnist --dry-run   # what publishing would upload
 
-The folder (default build/hub) holds the card README.md and fashion_mnist/{train,test}-*.parquet:
-`load_dataset(folder)` reads it on any datasets version, with no loading script.
+The folder (default build/hub) holds the card README.md, the files it links to (CARD_FILES) and
+fashion_mnist/{train,test}-*.parquet: `load_dataset(folder)` reads it on any datasets version, with no
+loading script. Builds are cached in build/cache, not in the Hugging Face cache, unless --cache-dir says
+otherwise. --push publishes the folder that is already there (building it first only if there is none) and
+refuses a sample build.
 """
 
 import argparse
 import hashlib
+import logging
 import os
+import re
 import shutil
 import sys
 from collections import Counter
 from pathlib import Path
 
 import datasets
+import pyarrow.parquet as pq
 from datasets.info import DatasetInfosDict
 from huggingface_hub import CommitOperationAdd, CommitOperationDelete, DatasetCard, HfApi
+from huggingface_hub.errors import HfHubHTTPError
 
 import fashion_mnist as fm
 
 REPO = Path(__file__).resolve().parent.parent
 CARD = REPO / "README.md"
+DEFAULT_OUT = REPO / "build" / "hub"
+# Builds get a cache of their own: in the user's default cache, a sample build would be what an offline
+# `load_dataset("fashion_mnist")` falls back to.
+DEFAULT_CACHE = REPO / "build" / "cache"
 DATA_FOLDER = "fashion_mnist"
 # Rows per Parquet row group: streaming workers and the viewer read a file by row groups.
 ROW_GROUP_SIZE = 1_000
@@ -38,11 +49,22 @@ CONFIGS = [
         "default": True,
     }
 ]
-# What the `script` branch holds: the loading script for datasets < 4 and the files it reads.
+# Repository files that the card links to, copied beside it into the exported folder (and so to the Hub).
+CARD_FILES = (
+    "images/examples.png",
+    "docs/benchmark.md",
+    "docs/development.md",
+    "docs/faults.md",
+    "docs/training.md",
+)
+# Card text between these marker lines is for the repository only (setup commands): the Hub card leaves it out.
+REPO_ONLY = re.compile(r"^<!-- repo-only -->\n.*?^<!-- /repo-only -->\n\n?", re.MULTILINE | re.DOTALL)
+# What the `script` branch holds: the loading script for datasets < 4, the files it reads, the card and its files.
 SCRIPT_FILES = (
     "fashion_mnist.py",
     "dataset_infos.json",
     "README.md",
+    *CARD_FILES,
     *(f"dummy/{a.filename}" for s in fm.SAMPLE_SPLITS for a in (s.images, s.labels)),
 )
 SAMPLE_WARNING = (
@@ -52,12 +74,16 @@ SAMPLE_WARNING = (
 )
 
 
-def build(config_name="fashion_mnist", data_dir=None, base_urls=None, cache_dir=None, num_proc=None):
+class ExportError(Exception):
+    """A request this command refuses or cannot carry out, with the reason."""
+
+
+def build(config_name="fashion_mnist", data_dir=None, base_urls=None, cache_dir=DEFAULT_CACHE, num_proc=None):
     """Download, verify and prepare the dataset; return the prepared builder."""
     kwargs = {"base_urls": tuple(base_urls)} if base_urls else {}
     builder = fm.FashionMnist(
         config_name=config_name,
-        cache_dir=cache_dir,
+        cache_dir=str(cache_dir),
         data_dir=data_dir,
         # A prepared dataset in the cache is reused only if it was made by this very script.
         hash=hashlib.sha256(Path(fm.__file__).read_bytes()).hexdigest()[:16],
@@ -67,9 +93,15 @@ def build(config_name="fashion_mnist", data_dir=None, base_urls=None, cache_dir=
     return builder
 
 
+def hub_text(text: str) -> str:
+    """The card's markdown as the Hub shows it: without the repository-only parts."""
+    return REPO_ONLY.sub("", text)
+
+
 def render_card(info: datasets.DatasetInfo, sample: bool) -> str:
-    """The repository's card with `dataset_info` and `configs` describing this build."""
+    """The repository's card for the Hub, with `dataset_info` and `configs` describing this build."""
     card = DatasetCard.load(CARD)
+    card.text = hub_text(card.text)
     info = info.copy()
     info.config_name = "fashion_mnist"
     DatasetInfosDict({info.config_name: info}).to_dataset_card_data(card.data)
@@ -77,6 +109,13 @@ def render_card(info: datasets.DatasetInfo, sample: bool) -> str:
     if sample:
         card.text = SAMPLE_WARNING + "\n\n" + card.text.lstrip("\n")
     return str(card)
+
+
+def copy_card_files(folder: Path) -> None:
+    """Copy the files that the card links to (CARD_FILES) into `folder`, at the same relative paths."""
+    for name in CARD_FILES:
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(REPO / name, folder / name)
 
 
 def write_folder(builder, out: Path) -> Path:
@@ -91,7 +130,9 @@ def write_folder(builder, out: Path) -> Path:
     try:
         (partial / DATA_FOLDER).mkdir(parents=True)
         (partial / "README.md").write_text(render_card(builder.info, builder.config.name == "sample"), "utf-8")
+        copy_card_files(partial)
         for name, split in builder.as_dataset().items():
+            log(f"Writing {DATA_FOLDER}/{name}-00000-of-00001.parquet ({split.num_rows:,} rows)")
             split.to_parquet(str(partial / DATA_FOLDER / f"{name}-00000-of-00001.parquet"), batch_size=ROW_GROUP_SIZE)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
@@ -120,14 +161,32 @@ def script_branch_operations(remote_files=()) -> list:
     return adds + deletes
 
 
+def check_publishable(folder: Path) -> None:
+    """Raise `ExportError` unless `folder` holds a complete export of the official archives."""
+    card = folder / "README.md"
+    if not card.is_file():
+        raise ExportError(f"{folder} is not an export: it has no README.md")
+    if SAMPLE_WARNING in card.read_text("utf-8"):
+        raise ExportError(f"Refusing to publish {folder}: it holds a sample build. Export the official archives.")
+    for split in fm.OFFICIAL_SPLITS:
+        files = sorted((folder / DATA_FOLDER).glob(f"{split.split}-*.parquet"))
+        rows = sum(pq.ParquetFile(path).metadata.num_rows for path in files)
+        if rows != split.num_examples:
+            raise ExportError(
+                f"Refusing to publish {folder}: its {split.split} files hold {rows:,} rows, "
+                f"the {split.split} split has {split.num_examples:,} (a sample or partial build)"
+            )
+
+
 def publish(repo_id: str, folder: Path, token: str | None, dry_run: bool) -> dict:
     """Push `folder` to `main` and the loading script to `script`; return the operations per branch."""
+    check_publishable(folder)
     api = HfApi(token=token)
     if dry_run:
         plan = {"main": main_branch_operations(folder), "script": script_branch_operations()}
     else:
         if not token:
-            raise SystemExit("Publishing needs a Hugging Face token with write access in HF_TOKEN.")
+            raise ExportError("Publishing needs a Hugging Face token with write access in HF_TOKEN.")
         api.create_repo(repo_id, repo_type="dataset", exist_ok=True)
         main_files = api.list_repo_files(repo_id, repo_type="dataset", revision="main")
         plan = {"main": main_branch_operations(folder, main_files)}
@@ -153,33 +212,73 @@ def summary(builder, out: Path) -> str:
     return "\n".join(lines)
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """The module docstring as written, and the default of every option that has one."""
+
+    def _get_help_string(self, action):
+        if action.default in (None, False, argparse.SUPPRESS):
+            return action.help
+        return f"{action.help} (default: {action.default})"
+
+
 def parse_args(argv):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(prog="tools.export", description=__doc__, formatter_class=HelpFormatter)
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--sample", action="store_true", help="build from the bundled sample archives (dummy/)")
     source.add_argument("--data-dir", help="folder holding the four official .gz archives")
-    source.add_argument("--base-url", action="append", help="host to download from (repeatable, tried in order)")
-    parser.add_argument("--out", type=Path, default=REPO / "build" / "hub", help="folder to write")
-    parser.add_argument("--cache-dir", help="datasets cache (default: the usual Hugging Face cache)")
+    source.add_argument(
+        "--base-url",
+        action="append",
+        help="host to download from (repeatable, tried in order; default: " + ", then ".join(fm.BASE_URLS) + ")",
+    )
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="folder to write")
+    parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE, help="datasets cache for the build")
     parser.add_argument("--num-proc", type=int, default=os.cpu_count(), help="processes that encode images")
     parser.add_argument("--push", metavar="REPO_ID", help="publish the folder to this Hub dataset repository")
-    parser.add_argument("--dry-run", action="store_true", help="with --push: list the operations, send nothing")
+    parser.add_argument("--dry-run", action="store_true", help="with --push: list what would be uploaded, send nothing")
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        default=bool(os.environ.get("FASHION_MNIST_DEBUG")),
+        help="show the traceback of an error; FASHION_MNIST_DEBUG=1 does the same",
+    )
     return parser.parse_args(argv)
 
 
-def main(argv=None) -> int:
-    args = parse_args(argv)
+# What a user can cause and fix: reported in one message, without a traceback.
+USER_ERRORS = (fm.ArchiveError, fm.ArchiveUnavailableError, ExportError, HfHubHTTPError, OSError)
+
+
+def user_error(error: BaseException) -> BaseException | None:
+    """The user error behind `error`: datasets wraps what fails while a split is generated."""
+    while error is not None:
+        if isinstance(error, USER_ERRORS):
+            return error
+        error = error.__cause__
+    return None
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def export(args) -> None:
+    source_given = args.sample or args.data_dir or args.base_url
     if args.push and args.sample:
-        raise SystemExit("Refusing to publish a sample build: export the official archives to publish.")
-    builder = build(
-        config_name="sample" if args.sample else "fashion_mnist",
-        data_dir=args.data_dir,
-        base_urls=args.base_url,
-        cache_dir=args.cache_dir,
-        num_proc=1 if args.sample else args.num_proc,
-    )
-    out = write_folder(builder, args.out)
-    print(summary(builder, out))
+        raise ExportError("Refusing to publish a sample build: export the official archives to publish.")
+    if args.push and not source_given and args.out.exists():
+        log(f"Publishing the existing export in {args.out} (not building again)")
+        out = args.out.resolve()
+    else:
+        builder = build(
+            config_name="sample" if args.sample else "fashion_mnist",
+            data_dir=args.data_dir,
+            base_urls=args.base_url,
+            cache_dir=args.cache_dir,
+            num_proc=1 if args.sample else args.num_proc,
+        )
+        out = write_folder(builder, args.out)
+        print(summary(builder, out))
     if args.push:
         plan = publish(args.push, out, os.environ.get("HF_TOKEN"), args.dry_run)
         for branch, operations in plan.items():
@@ -187,6 +286,25 @@ def main(argv=None) -> int:
             for op in operations:
                 verb = "add" if isinstance(op, CommitOperationAdd) else "delete"
                 print(f"  {verb} {op.path_in_repo}")
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    # Say what the build is doing (download, verify, check) beside datasets' own progress bars.
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logging.getLogger(fm.__name__).addHandler(handler)
+    logging.getLogger(fm.__name__).setLevel(logging.INFO)
+    try:
+        export(args)
+    except Exception as error:
+        cause = user_error(error)
+        if cause is None or args.debug:
+            raise
+        log(f"tools.export: error: {cause}")
+        return 1
+    finally:
+        logging.getLogger(fm.__name__).removeHandler(handler)
     return 0
 
 
