@@ -254,6 +254,22 @@ def test_doc_tables_are_the_search_output(official_splits, official_found):
         assert table in doc, f"docs/near-duplicates.md is out of date; it should hold:\n{table}"
 
 
+@pytest.mark.real
+def test_card_table_is_the_search_output(official_splits, official_found):
+    table = nd.criterion_table(official_found, official_splits)
+    assert table in (REPO / "README.md").read_text(encoding="utf-8"), f"README.md should hold:\n{table}"
+
+
+@pytest.mark.real
+def test_criterion_counts_recomputed_by_plain_python(official_splits, official_found):
+    """The card's test-against-train row, recounted from the pairs file without the module's summaries."""
+    rows = [r for r in _read_pairs_file() if (r["split"], r["twin_split"]) == ("test", "train")]
+    images, pairs = {int(r["index"]) for r in rows}, len(rows)
+    disagreements = sum(r["label"] != r["twin_label"] for r in rows)
+    card = (REPO / "README.md").read_text(encoding="utf-8")
+    assert f"| test against train | 10,000 | {len(images)} | {pairs} | {disagreements} |" in card
+
+
 def test_command_line_names_a_missing_archive_without_a_traceback(tmp_path):
     done = subprocess.run(
         [
