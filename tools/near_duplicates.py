@@ -51,7 +51,7 @@ EXACT_CHUNK = 16384
 # candidates are kept with 64 to spare: a wider margin costs a few more exact checks, never a missed pair.
 MARGIN = 64.0
 
-# The picture: pairs side by side, SCALE times the archive's pixels, captions in Pillow's bitmap font.
+# The picture: pairs side by side, PICTURE_SCALE times the archive's pixels, captions in Pillow's bitmap font.
 PICTURE_SCALE = 3
 PICTURE_COLUMNS = 5
 BEYOND_CRITERION_SHOWN = 5  # the closest test/train pairs above the criterion, for comparison
@@ -76,6 +76,7 @@ class Pairs:
         return len(self.first)
 
     def within(self, limit: int) -> "Pairs":
+        """The pairs whose sum of absolute differences is at most `limit`."""
         keep = self.distance <= limit
         return Pairs(self.first[keep], self.second[keep], self.distance[keep])
 
@@ -305,7 +306,7 @@ def csv_text(rows: list[tuple]) -> str:
 # The picture.
 
 
-def picture_sections(found: dict) -> list[tuple[str, str, list[tuple]]]:
+def picture_sections(found: dict) -> list[tuple[str, str, str, list[tuple]]]:
     """(title, split, twin split, [(index, twin index, distance)]) of each block of the picture: every
     test/train pair within the criterion, the next closest test/train pairs, the closest pairs within each split."""
     limit = limit_of(CRITERION)
