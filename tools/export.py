@@ -52,6 +52,9 @@ CONFIGS = [
 # Repository files that the card links to, copied beside it into the exported folder (and so to the Hub).
 CARD_FILES = (
     "images/examples.png",
+    "images/near_duplicates.png",
+    "near_duplicates.csv",
+    "docs/near-duplicates.md",
     "docs/benchmark.md",
     "docs/development.md",
     "docs/faults.md",
