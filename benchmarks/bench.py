@@ -1,8 +1,8 @@
 """Benchmark: build Fashion-MNIST, export it, load it, and read one epoch of it, measured side by side.
 
-    python benchmarks/bench.py                          # the official archives in ../shared/fashion-mnist
-    python benchmarks/bench.py --data-dir DIR --repeats 5 --json results.json
-    python benchmarks/bench.py --sample --repeats 1     # the bundled sample archives: a quick smoke run
+    .venv/bin/python benchmarks/bench.py                          # the official archives in ../shared/fashion-mnist
+    .venv/bin/python benchmarks/bench.py --data-dir DIR --repeats 5 --json results.json
+    .venv/bin/python benchmarks/bench.py --sample --repeats 1     # the bundled sample archives: a quick smoke run
 
 In one run:
 1. builds the dataset with a per-example baseline (the IDX read into numpy, one numpy image per example,

@@ -1,9 +1,11 @@
 """Train a `transformers` image classifier on Fashion-MNIST, streamed with `datasets`.
 
-    python examples/train_transformers.py                       # the folder that tools.export wrote
-    python examples/train_transformers.py DATASET               # any load_dataset path or Hub repo id
-    python examples/train_transformers.py --model CHECKPOINT    # fine-tune pretrained weights (needs network)
-    torchrun --nproc_per_node=2 examples/train_transformers.py  # several processes (see docs/streaming.md)
+    .venv-examples/bin/python examples/train_transformers.py                # the folder that tools.export wrote
+    .venv-examples/bin/python examples/train_transformers.py DATASET        # a load_dataset path or Hub repo id
+    .venv-examples/bin/python examples/train_transformers.py --model CKPT   # fine-tune pretrained weights (network)
+    .venv-examples/bin/torchrun --nproc_per_node=2 examples/train_transformers.py   # 2 processes (docs/streaming.md)
+
+(.venv-examples is the environment of examples/requirements.txt: torch, transformers, accelerate.)
 
 The dataset is loaded with `streaming=True`: examples flow from the Parquet files through a shuffle buffer
 and a batched transform into `Trainer`, and nothing is written to the datasets cache. Under `torchrun` (or

@@ -1,6 +1,6 @@
 """fashion_mnist.py as a loading script on datasets 3.6, with and without streaming.
 
-Run in the venv of legacy/requirements.txt: python -m pytest legacy
+Run in the venv of legacy/requirements.txt: .venv-legacy/bin/python -m pytest legacy
 """
 
 import shutil

@@ -1,6 +1,6 @@
 """A build, or a Hub export, in a process of its own, for the interruption and concurrency tests.
 
-    python -m tests.build_process CACHE_DIR [--config sample] [--data-dir D] [--base-url URL]...
+    .venv/bin/python -m tests.build_process CACHE_DIR [--config sample] [--data-dir D] [--base-url URL]...
         [--num-proc N] [--shard-size N] [--writer-batch-size N]
         [--ready FILE --go FILE] [--pause SECONDS]
         [--stop-at SPLIT:INDEX | --stop-after-parquet N] --stopped FILE

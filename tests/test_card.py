@@ -1,4 +1,4 @@
-"""The dataset card (README.md): its metadata, its tables against the official archives, its snippets."""
+"""The dataset card (README.md): its metadata, its tables against the official archives, its and docs/ snippets."""
 
 import collections
 import hashlib
@@ -151,8 +151,10 @@ def test_card_cites_the_paper_as_the_builder_does():
 
 def test_class_table_lists_the_classlabel_names_and_official_descriptions():
     table = table_under(card_text(), card_stats.CLASSES_HEADING)
-    assert table[0] == ["label", "ClassLabel name", "official description"]
-    assert table[1:] == [[str(i), name, OFFICIAL_DESCRIPTIONS[i]] for i, name in enumerate(fm.CLASS_NAMES)]
+    assert table[0] == ["label", "ClassLabel name", "official description", *SPLITS]
+    per_class = [row[:3] for row in table[1:-1]]
+    assert per_class == [[str(i), name, OFFICIAL_DESCRIPTIONS[i]] for i, name in enumerate(fm.CLASS_NAMES)]
+    assert table[-1][:3] == ["", "total", ""]
     assert list(card_stats.OFFICIAL_DESCRIPTIONS) == OFFICIAL_DESCRIPTIONS
 
 
@@ -233,16 +235,16 @@ def test_generated_tables_in_the_card_are_the_card_stats_output(official_dir):
     for heading, table in card_stats.card_tables(official_dir).items():
         assert table_under(text, heading) == parse_table(table.splitlines()), (
             f"the table under {heading!r} in README.md is out of date: "
-            "run python -m tools.card_stats --data-dir ../shared/fashion-mnist"
+            "run .venv/bin/python -m tools.card_stats --data-dir ../shared/fashion-mnist"
         )
 
 
 @pytest.mark.real
 def test_examples_per_class_in_the_card_match_the_archives(official_arrays):
-    rows = as_dicts(table_under(card_text(), card_stats.CLASS_COUNTS_HEADING))
+    rows = as_dicts(table_under(card_text(), card_stats.CLASSES_HEADING))
     per_class, total = rows[:-1], rows[-1]
     assert [row["label"] for row in per_class] == [str(i) for i in range(10)]
-    assert [row["class"] for row in per_class] == fm.CLASS_NAMES
+    assert [row["ClassLabel name"] for row in per_class] == fm.CLASS_NAMES
     for split in SPLITS:
         labels = official_arrays[split][1]
         assert [number(row[split]) for row in per_class] == np.bincount(labels, minlength=10).tolist()
@@ -319,14 +321,20 @@ def test_archive_table_in_the_card_matches_the_files(official_dir):
         assert row["MD5"] == card_stats.OFFICIAL_MD5[archive.filename] == hashlib.md5(data).hexdigest()
 
 
-# The card's usage snippets, run against an export of the sample archives.
+# The usage snippets of the card and of docs/, run against an export of the sample archives.
 
-SNIPPETS = runnable_snippets(card_text())
+DOCS = sorted((REPO / "docs").glob("*.md"))
+SNIPPETS = [
+    (path.relative_to(REPO).as_posix(), code, output)
+    for path in [CARD, *DOCS]
+    for code, output in runnable_snippets(path.read_text(encoding="utf-8"))
+]
 
 
 def test_card_has_runnable_snippets_that_load_the_dataset():
-    assert len(SNIPPETS) >= 5
-    for code, _ in SNIPPETS:
+    assert len(runnable_snippets(card_text())) >= 4  # load, stream, numpy, torch
+    assert len(SNIPPETS) >= 6  # and in docs/: the fast path, the exported folder
+    for _, code, _ in SNIPPETS:
         assert HUB_ID_LOAD in code or LOCAL_LOAD in code, code
 
 
@@ -359,8 +367,10 @@ def _on_the_sample(output: str) -> str:
     return output
 
 
-@pytest.mark.parametrize(("code", "output"), SNIPPETS, ids=[f"snippet{i}" for i in range(len(SNIPPETS))])
-def test_snippet_runs_and_prints_what_the_card_shows(code, output, snippet_dir):
+@pytest.mark.parametrize(
+    ("document", "code", "output"), SNIPPETS, ids=[f"{document}:{i}" for i, (document, _, _) in enumerate(SNIPPETS)]
+)
+def test_snippet_runs_and_prints_what_the_card_shows(document, code, output, snippet_dir):
     if re.search(r"^\s*(import|from)\s+torch\b", code, re.MULTILINE) and importlib.util.find_spec("torch") is None:
         pytest.skip("PyTorch is not installed here; this snippet runs in the examples venv")
     # The Hub cannot be reached from the tests: the same call reads the local export instead.
@@ -373,6 +383,6 @@ def test_snippet_runs_and_prints_what_the_card_shows(code, output, snippet_dir):
         text=True,
         timeout=600,
     )
-    assert done.returncode == 0, f"{local_code}\n{done.stderr}"
+    assert done.returncode == 0, f"{document}:\n{local_code}\n{done.stderr}"
     if output is not None:
         assert done.stdout.strip() == _on_the_sample(output).strip()

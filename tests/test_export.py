@@ -10,10 +10,11 @@ from huggingface_hub import CommitOperationAdd, CommitOperationDelete, DatasetCa
 
 import fashion_mnist as fm
 from tests.archives import archive_arrays
-from tests.fixtures import SAMPLE_DIR
+from tests.fixtures import REPO, SAMPLE_DIR
 from tools import export
 
 PARQUET_FILES = [f"fashion_mnist/{name}" for split in ("test", "train") for name in export.parquet_file_names(split)]
+FOLDER_FILES = sorted(["README.md", *export.CARD_FILES, *PARQUET_FILES])
 
 
 def files_of(folder):
@@ -31,10 +32,36 @@ def sample_export(tmp_path_factory):
     return builder, export.write_folder(builder, root / "hub")
 
 
-def test_folder_holds_the_card_and_parquet_only(sample_export):
+def test_folder_holds_the_card_its_files_and_parquet_only(sample_export):
     _, folder = sample_export
-    assert files_of(folder) == ["README.md", *PARQUET_FILES]
+    assert files_of(folder) == FOLDER_FILES
     assert not list(folder.parent.glob(".hub.*")), "no partial or previous folder is left beside it"
+
+
+def test_files_beside_the_card_are_the_repository_files(sample_export):
+    _, folder = sample_export
+    assert "images/examples.png" in export.CARD_FILES
+    for name in export.CARD_FILES:
+        assert (folder / name).read_bytes() == (REPO / name).read_bytes(), name
+
+
+def test_hub_card_leaves_out_the_repository_only_parts(sample_export):
+    _, folder = sample_export
+    repo_text = DatasetCard.load(REPO / "README.md").text
+    hub_text = DatasetCard.load(folder / "README.md").text
+    assert "## Working on this repository" in repo_text and "<!-- ci -->" in repo_text
+    assert "Working on this repository" not in hub_text
+    assert "<!-- ci -->" not in hub_text and "repo-only" not in hub_text
+    # Everything else of the card is there, in order: the Hub text is the repository text minus those parts.
+    kept = [line for line in hub_text.removeprefix(export.SAMPLE_WARNING).splitlines() if line.strip()]
+    repo_lines = iter(repo_text.splitlines())
+    assert all(any(line == other for other in repo_lines) for line in kept)
+    assert "## Additional Information" in hub_text and "![" in hub_text
+
+
+def test_hub_text_drops_each_marked_part():
+    text = "a\n\n<!-- repo-only -->\nb\n<!-- /repo-only -->\n\nc\n<!-- repo-only -->\nd\n\ne\n<!-- /repo-only -->\n"
+    assert export.hub_text(text) == "a\n\nc\n"
 
 
 @pytest.mark.parametrize("streaming", [False, True])
@@ -115,7 +142,7 @@ def test_rerun_replaces_the_folder(sample_export, tmp_path):
     folder.mkdir()
     (folder / "stale.txt").write_text("from an older export")
     export.write_folder(builder, folder)
-    assert files_of(folder) == ["README.md", *PARQUET_FILES]
+    assert files_of(folder) == FOLDER_FILES
 
 
 def test_publish_plan_puts_parquet_on_main_and_the_script_on_its_branch(sample_export):
@@ -126,7 +153,7 @@ def test_publish_plan_puts_parquet_on_main_and_the_script_on_its_branch(sample_e
     script = export.script_branch_operations(remote_files=["fashion_mnist/train-00000-of-00001.parquet"])
     added = sorted(op.path_in_repo for op in script if isinstance(op, CommitOperationAdd))
     sample_files = sorted(f"dummy/{p.name}" for p in SAMPLE_DIR.glob("*.gz"))
-    assert added == sorted(["README.md", "dataset_infos.json", "fashion_mnist.py", *sample_files])
+    assert added == sorted(["README.md", "dataset_infos.json", "fashion_mnist.py", *export.CARD_FILES, *sample_files])
     assert [op.path_in_repo for op in script if isinstance(op, CommitOperationDelete)] == [
         "fashion_mnist/train-00000-of-00001.parquet"
     ]

@@ -1,9 +1,9 @@
 """The statistics of the dataset card, computed from the official archives.
 
-    python -m tools.card_stats --data-dir ../shared/fashion-mnist
+    .venv/bin/python -m tools.card_stats --data-dir ../shared/fashion-mnist
 
 Prints the card's generated tables as markdown, each under the heading it has in README.md: the
-archives, the classes, examples per class, pixel statistics and duplicate images. tests/test_card.py
+archives, the classes with their examples per split, pixel statistics and duplicate images. tests/test_card.py
 recomputes them and checks the card against them.
 """
 
@@ -43,7 +43,6 @@ OFFICIAL_MD5 = {
 # The headings under which the card holds each generated table.
 ARCHIVES_HEADING = "Source archives"
 CLASSES_HEADING = "Classes"
-CLASS_COUNTS_HEADING = "Examples per class"
 PIXELS_HEADING = "Pixel statistics"
 DUPLICATES_HEADING = "Duplicate images"
 
@@ -185,22 +184,15 @@ def archives_table(digests: list[tuple[str, int, str, str]]) -> str:
     return markdown_table(["file", "bytes", "SHA-256", "MD5"], rows)
 
 
-def classes_table() -> str:
-    rows = [
-        [label, f"`{name}`", description]
-        for label, (name, description) in enumerate(zip(fm.CLASS_NAMES, OFFICIAL_DESCRIPTIONS, strict=True))
-    ]
-    return markdown_table(["label", "`ClassLabel` name", "official description"], rows)
-
-
-def class_counts_table(counts: dict[str, list[int]]) -> str:
+def classes_table(counts: dict[str, list[int]]) -> str:
+    """Each class: its label, `ClassLabel` name, official description and examples per split; then the totals."""
     splits = list(counts)
     rows = [
-        [label, f"`{name}`", *(f"{counts[split][label]:,}" for split in splits)]
-        for label, name in enumerate(fm.CLASS_NAMES)
+        [label, f"`{name}`", description, *(f"{counts[split][label]:,}" for split in splits)]
+        for label, (name, description) in enumerate(zip(fm.CLASS_NAMES, OFFICIAL_DESCRIPTIONS, strict=True))
     ]
-    rows.append(["", "total", *(f"{sum(counts[split]):,}" for split in splits)])
-    return markdown_table(["label", "class", *splits], rows)
+    rows.append(["", "total", "", *(f"{sum(counts[split]):,}" for split in splits)])
+    return markdown_table(["label", "`ClassLabel` name", "official description", *splits], rows)
 
 
 def pixels_table(stats: dict[str, PixelStats]) -> str:
@@ -238,8 +230,7 @@ def card_tables(data_dir: Path) -> dict[str, str]:
     (train_images, train_labels), (test_images, test_labels) = splits["train"], splits["test"]
     return {
         ARCHIVES_HEADING: archives_table(archive_digests(data_dir)),
-        CLASSES_HEADING: classes_table(),
-        CLASS_COUNTS_HEADING: class_counts_table({name: class_counts(labels) for name, (_, labels) in splits.items()}),
+        CLASSES_HEADING: classes_table({name: class_counts(labels) for name, (_, labels) in splits.items()}),
         PIXELS_HEADING: pixels_table({name: pixel_stats(images) for name, (images, _) in splits.items()}),
         DUPLICATES_HEADING: duplicates_table(
             {name: duplicates_within(images, labels) for name, (images, labels) in splits.items()},

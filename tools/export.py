@@ -5,16 +5,18 @@
     .venv/bin/python -m tools.export                      # the official archives, downloaded
     .venv/bin/python -m tools.export --push USER/fashion_mnist --dry-run   # what publishing would upload
 
-The folder (default build/hub) holds the card README.md and fashion_mnist/{train,test}-*.parquet (8 files each):
-`load_dataset(folder)` reads it on any datasets version, with no loading script. Builds are cached in
-build/cache, not in the Hugging Face cache, unless --cache-dir says otherwise. --push publishes the folder
-that is already there (building it first only if there is none) and refuses a sample build.
+The folder (default build/hub) holds the card README.md, the files it links to (CARD_FILES) and
+fashion_mnist/{train,test}-*.parquet (8 files each): `load_dataset(folder)` reads it on any datasets version, with no
+loading script. Builds are cached in build/cache, not in the Hugging Face cache, unless --cache-dir says
+otherwise. --push publishes the folder that is already there (building it first only if there is none) and
+refuses a sample build.
 """
 
 import argparse
 import hashlib
 import logging
 import os
+import re
 import shutil
 import sys
 from collections import Counter
@@ -50,11 +52,25 @@ CONFIGS = [
         "default": True,
     }
 ]
-# What the `script` branch holds: the loading script for datasets < 4 and the files it reads.
+# Repository files that the card links to, copied beside it into the exported folder (and so to the Hub).
+CARD_FILES = (
+    "images/examples.png",
+    "images/near_duplicates.png",
+    "near_duplicates.csv",
+    "docs/near-duplicates.md",
+    "docs/benchmark.md",
+    "docs/development.md",
+    "docs/faults.md",
+    "docs/training.md",
+)
+# Card text between these marker lines is for the repository only (setup commands): the Hub card leaves it out.
+REPO_ONLY = re.compile(r"^<!-- repo-only -->\n.*?^<!-- /repo-only -->\n\n?", re.MULTILINE | re.DOTALL)
+# What the `script` branch holds: the loading script for datasets < 4, the files it reads, the card and its files.
 SCRIPT_FILES = (
     "fashion_mnist.py",
     "dataset_infos.json",
     "README.md",
+    *CARD_FILES,
     *(f"dummy/{a.filename}" for s in fm.SAMPLE_SPLITS for a in (s.images, s.labels)),
 )
 SAMPLE_WARNING = (
@@ -83,9 +99,15 @@ def build(config_name="fashion_mnist", data_dir=None, base_urls=None, cache_dir=
     return builder
 
 
+def hub_text(text: str) -> str:
+    """The card's markdown as the Hub shows it: without the repository-only parts."""
+    return REPO_ONLY.sub("", text)
+
+
 def render_card(info: datasets.DatasetInfo, sample: bool) -> str:
-    """The repository's card with `dataset_info` and `configs` describing this build."""
+    """The repository's card for the Hub, with `dataset_info` and `configs` describing this build."""
     card = DatasetCard.load(CARD)
+    card.text = hub_text(card.text)
     info = info.copy()
     info.config_name = "fashion_mnist"
     DatasetInfosDict({info.config_name: info}).to_dataset_card_data(card.data)
@@ -107,6 +129,13 @@ def write_parquet_files(split: datasets.Dataset, folder: Path, split_name: str) 
         part.to_parquet(str(folder / name), batch_size=ROW_GROUP_SIZE)
 
 
+def copy_card_files(folder: Path) -> None:
+    """Copy the files that the card links to (CARD_FILES) into `folder`, at the same relative paths."""
+    for name in CARD_FILES:
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(REPO / name, folder / name)
+
+
 def write_folder(builder, out: Path) -> Path:
     """Write the Hub folder beside `out`, then move it into place: `out` is complete or untouched."""
     out = out.resolve()
@@ -119,6 +148,7 @@ def write_folder(builder, out: Path) -> Path:
     try:
         (partial / DATA_FOLDER).mkdir(parents=True)
         (partial / "README.md").write_text(render_card(builder.info, builder.config.name == "sample"), "utf-8")
+        copy_card_files(partial)
         for name, split in builder.as_dataset().items():
             log(f"Writing {DATA_FOLDER}/{name}-*.parquet ({split.num_rows:,} rows, {FILES_PER_SPLIT} files)")
             write_parquet_files(split, partial / DATA_FOLDER, name)

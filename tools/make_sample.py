@@ -1,6 +1,6 @@
 """Cut the bundled sample archives (dummy/) from the official ones.
 
-    python -m tools.make_sample --data-dir ../shared/fashion-mnist
+    .venv/bin/python -m tools.make_sample --data-dir ../shared/fashion-mnist
 
 Writes the first examples of each split, repacked in the official IDX gzip format, and prints the
 size and SHA-256 of each file for SAMPLE_SPLITS in fashion_mnist.py.

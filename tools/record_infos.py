@@ -1,6 +1,6 @@
 """Record what a real build of the official archives gives: dataset_infos.json and the card's YAML.
 
-    python -m tools.record_infos --data-dir ../shared/fashion-mnist
+    .venv/bin/python -m tools.record_infos --data-dir ../shared/fashion-mnist
 
 Rewrites dataset_infos.json (features, split sizes, byte counts, the archives' sizes and SHA-256) and
 the `dataset_info`/`configs` block of README.md. tests/test_real_build.py rebuilds and compares.

@@ -1,0 +1,287 @@
+"""Near-duplicates: the search against brute force, and its outputs against the official archives."""
+
+import csv
+import hashlib
+import io
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import fashion_mnist as fm
+from tests.archives import archive_arrays
+from tests.fixtures import REPO
+from tools import near_duplicates as nd
+
+DOC = REPO / "docs" / "near-duplicates.md"
+SPLITS = [split.split for split in fm.OFFICIAL_SPLITS]
+
+
+# Brute force, written here without the search's code: every pair's sum of absolute differences.
+
+
+def brute_force_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(len(a), len(b)) matrix of sum |a[i] - b[j]| over pixels, in int64."""
+    a = a.reshape(len(a), -1).astype(np.int32)
+    b = b.reshape(len(b), -1).astype(np.int32)
+    return np.stack([np.abs(b - row).sum(axis=1) for row in a]) if len(a) else np.zeros((0, len(b)), np.int64)
+
+
+def brute_force_pairs(a: np.ndarray, b: np.ndarray | None, limit: int) -> set[tuple[int, int, int]]:
+    distances = brute_force_distances(a, a if b is None else b)
+    first, second = np.nonzero(distances <= limit)
+    return {
+        (int(i), int(j), int(distances[i, j])) for i, j in zip(first, second, strict=True) if b is not None or i < j
+    }
+
+
+def as_set(pairs: nd.Pairs) -> set[tuple[int, int, int]]:
+    return set(zip(pairs.first.tolist(), pairs.second.tolist(), pairs.distance.tolist(), strict=True))
+
+
+def look_alikes(rng, num_originals: int, copies: int, noise: int) -> np.ndarray:
+    """Images like the dataset's (a light shape on a black background) and noisy copies of some of them,
+    so that pairs fall on both sides of any radius up to `noise` / 2."""
+    originals = rng.integers(0, 256, size=(num_originals, 28, 28)).astype(np.int16)
+    originals[:, :, : rng.integers(0, 14)] = 0  # black margins of different widths
+    picked = originals[rng.integers(0, num_originals, size=copies)]
+    amplitudes = rng.integers(0, noise + 1, size=(copies, 1, 1))  # each copy its own noise: 0 to `noise`
+    noisy = picked + np.round(rng.uniform(-1, 1, size=picked.shape) * amplitudes).astype(np.int16)
+    images = np.concatenate([originals, noisy]).clip(0, 255).astype(np.uint8)
+    return images[rng.permutation(len(images))]
+
+
+# The search on arrays made here.
+
+
+def test_square_root_bound_is_below_the_absolute_difference_for_every_pair_of_grey_levels():
+    x, y = np.meshgrid(np.arange(256.0), np.arange(256.0))
+    assert np.all((np.sqrt(x) - np.sqrt(y)) ** 2 <= np.abs(x - y) + 1e-9)
+
+
+def test_float32_rounding_of_the_products_stays_far_inside_the_margin():
+    rng = np.random.default_rng(1)
+    images = np.concatenate([np.full((2, 784), 255), rng.integers(0, 256, size=(200, 784))]).astype(np.uint8)
+    roots = np.sqrt(images, dtype=np.float32)
+    exact = np.sqrt(images.astype(np.float64)) @ np.sqrt(images.astype(np.float64)).T
+    error = np.abs((roots @ roots.T).astype(np.float64) - exact).max()
+    assert error < nd.MARGIN / 2 / 10
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("radius", [2, 3.5, 8])
+def test_close_pairs_finds_exactly_the_pairs_that_brute_force_finds(monkeypatch, seed, radius):
+    # Small blocks, so that the tiling, the skipped blocks and the diagonal blocks are all exercised.
+    monkeypatch.setattr(nd, "TILE", 16)
+    monkeypatch.setattr(nd, "EXACT_CHUNK", 37)
+    rng = np.random.default_rng(seed)
+    a = look_alikes(rng, 40, 60, noise=20)
+    b = np.concatenate([look_alikes(rng, 20, 30, noise=20), a[:25] ^ rng.integers(0, 4, (25, 28, 28), np.uint8)])
+    limit = nd.limit_of(radius)
+    within = nd.close_pairs(a, None, radius)
+    across = nd.close_pairs(a, b, radius)
+    assert as_set(within) == brute_force_pairs(a, None, limit)
+    assert as_set(across) == brute_force_pairs(a, b, limit)
+    assert len(within) > 0 and len(across) > 0, "the test data should hold pairs within the radius"
+    assert list(zip(within.first, within.second, strict=True)) == sorted(zip(within.first, within.second, strict=True))
+
+
+def test_close_pairs_of_nothing_is_empty():
+    images = np.zeros((3, 28, 28), np.uint8)
+    assert len(nd.close_pairs(images[:0])) == 0
+    assert len(nd.close_pairs(images[:0], images)) == 0
+    # Far apart: nothing within the radius, and all of it skipped by the sums.
+    assert len(nd.close_pairs(images, np.full((2, 28, 28), 255, np.uint8))) == 0
+    assert as_set(nd.close_pairs(images)) == {(0, 1, 0), (0, 2, 0), (1, 2, 0)}
+
+
+def test_nearest_takes_the_closest_twin_and_the_lowest_index_on_ties():
+    pairs = nd.Pairs(np.array([0, 0, 0, 2]), np.array([1, 3, 4, 3]), np.array([50, 20, 20, 7]))
+    assert [x.tolist() for x in nd.nearest(pairs, 5, symmetric=False)] == [[3, -1, 3, -1, -1], [20, -1, 7, -1, -1]]
+    assert [x.tolist() for x in nd.nearest(pairs, 5, symmetric=True)] == [[3, 0, 3, 2, 0], [20, 50, 7, 7, 20]]
+
+
+def test_nearest_matches_brute_force():
+    rng = np.random.default_rng(7)
+    a = look_alikes(rng, 30, 50, noise=20)
+    # Copies of a with their low bits flipped: 0 to 5 bits, so some are within the radius and some beyond.
+    flips = rng.integers(0, 256, size=a.shape, dtype=np.uint8) % (2 ** rng.integers(0, 6, size=(len(a), 1, 1)))
+    b = np.concatenate([look_alikes(rng, 30, 50, noise=20), a ^ flips.astype(np.uint8)])
+    for symmetric, other in [(True, a), (False, b)]:
+        distances = brute_force_distances(a, other)
+        if symmetric:
+            np.fill_diagonal(distances, np.iinfo(np.int64).max)
+        twin, best = nd.nearest(nd.close_pairs(a, None if symmetric else b), len(a), symmetric)
+        within = distances.min(axis=1) <= nd.limit_of(nd.RADIUS)
+        assert within.any() and not within.all()
+        assert twin[within].tolist() == distances.argmin(axis=1)[within].tolist()
+        assert best[within].tolist() == distances.min(axis=1)[within].tolist()
+        assert (twin[~within] == -1).all() and (best[~within] == -1).all()
+
+
+def test_counts_count_images_pairs_and_label_disagreements():
+    pairs = nd.Pairs(np.array([0, 1, 1]), np.array([2, 2, 3]), np.array([784, 784 * 2, 784 * 4]))
+    labels = np.array([5, 5, 6, 5])
+    assert nd.counts(pairs, labels, labels, symmetric=True, grey_levels=2) == nd.Counts(3, 2, 2)
+    assert nd.counts(pairs, labels, labels, symmetric=False, grey_levels=2) == nd.Counts(2, 2, 2)
+    assert nd.counts(pairs, labels, labels, symmetric=False, grey_levels=1.99) == nd.Counts(1, 1, 1)
+
+
+def test_histogram_bins_are_right_closed_and_count_the_images_without_a_near_twin():
+    # Test image 0 at exactly 0.5 grey levels from train 1, image 1 at 0.5 + 1/784, image 2 with nothing.
+    found = {comparison: nd.Pairs(*(np.empty(0, np.int64),) * 3) for comparison in nd.COMPARISONS}
+    found["test", "train"] = nd.Pairs(np.array([0, 1]), np.array([1, 1]), np.array([392, 393]))
+    splits = {"test": (None, np.zeros(3, np.uint8)), "train": (None, np.zeros(2, np.uint8))}
+    rows = [line.split(" | ") for line in nd.histogram_table(found, splits).splitlines()[2:]]
+    column = {row[0].strip("| "): int(row[1]) for row in rows}
+    assert (column["0"], column["0 to 0.5"], column["0.5 to 1"], column[f"> {nd.RADIUS}"]) == (0, 1, 1, 1)
+
+
+# The official archives: one search per test session (about half a minute).
+
+
+@pytest.fixture(scope="session")
+def official_splits(official_dir):
+    """Split -> (images, labels), read with the tests' own IDX reader after checking the digests."""
+    for split in fm.OFFICIAL_SPLITS:
+        for archive in (split.images, split.labels):
+            assert hashlib.sha256((official_dir / archive.filename).read_bytes()).hexdigest() == archive.sha256
+    return {split: archive_arrays(official_dir, split) for split in SPLITS}
+
+
+@pytest.fixture(scope="session")
+def official_found(official_splits):
+    return nd.search(official_splits)
+
+
+def _subset(rng, num_images: int, size: int, involved) -> np.ndarray:
+    """Sorted indices: the images in `involved` and a random sample, `size` in all."""
+    involved = np.unique(np.asarray(involved, np.int64))
+    rest = np.setdiff1d(np.arange(num_images), involved)
+    return np.sort(np.concatenate([involved, rng.choice(rest, size - len(involved), replace=False)]))
+
+
+def _restricted(pairs: nd.Pairs, first_kept: np.ndarray, second_kept: np.ndarray) -> set:
+    """The pairs with both images in the subsets, renumbered as positions in them."""
+    first_position = {int(index): k for k, index in enumerate(first_kept)}
+    second_position = {int(index): k for k, index in enumerate(second_kept)}
+    return {
+        (first_position[i], second_position[j], d)
+        for i, j, d in as_set(pairs)
+        if i in first_position and j in second_position
+    }
+
+
+@pytest.mark.real
+def test_search_on_the_archives_equals_brute_force_on_subsets(official_splits, official_found):
+    rng = np.random.default_rng(0)
+    (train, _), (test, _) = official_splits["train"], official_splits["test"]
+    limit = nd.limit_of(nd.RADIUS)
+    close = nd.limit_of(4)  # every image of a pair this close goes into the subsets
+    across, within_test, within_train = (official_found[c] for c in nd.COMPARISONS)
+    test_kept = _subset(rng, len(test), 800, [*across.within(close).first, *within_test.within(close).first])
+    train_kept = _subset(rng, len(train), 3000, [*across.within(close).second, *within_train.within(close).first])
+    expected = {
+        ("test", "train"): brute_force_pairs(test[test_kept], train[train_kept], limit),
+        ("test", "test"): brute_force_pairs(test[test_kept], None, limit),
+        ("train", "train"): brute_force_pairs(train[train_kept], None, limit),
+    }
+    kept = {"test": test_kept, "train": train_kept}
+    for (split, twin), pairs in official_found.items():
+        assert _restricted(pairs, kept[split], kept[twin]) == expected[split, twin], (split, twin)
+        assert len(expected[split, twin]) > 10, "the subsets should hold pairs within the radius"
+
+
+@pytest.mark.real
+def test_nearest_training_image_equals_brute_force_for_test_images(official_splits, official_found):
+    rng = np.random.default_rng(1)
+    (train, _), (test, _) = official_splits["train"], official_splits["test"]
+    across = official_found["test", "train"]
+    chosen = _subset(rng, len(test), 100, across.within(nd.limit_of(5)).first)
+    twin, best = nd.nearest(across, len(test), symmetric=False)
+    distances = brute_force_distances(test[chosen], train)
+    within = distances.min(axis=1) <= nd.limit_of(nd.RADIUS)
+    assert within.sum() >= 60
+    assert twin[chosen][within].tolist() == distances.argmin(axis=1)[within].tolist()
+    assert best[chosen][within].tolist() == distances.min(axis=1)[within].tolist()
+    assert (twin[chosen][~within] == -1).all()
+
+
+def _read_pairs_file() -> list[dict]:
+    return list(csv.DictReader(io.StringIO(nd.PAIRS_FILE.read_text(encoding="utf-8"))))
+
+
+@pytest.mark.real
+def test_pairs_file_is_every_pair_within_the_criterion(official_splits, official_found):
+    rows = _read_pairs_file()
+    assert nd.PAIRS_FILE.read_text(encoding="utf-8") == nd.csv_text(nd.pair_rows(official_found, official_splits)), (
+        "near_duplicates.csv is out of date: run .venv/bin/python -m tools.near_duplicates"
+    )
+    assert list(rows[0]) == list(nd.CSV_HEADER)
+    # Each row, checked on the arrays directly.
+    for row in rows:
+        images, labels = official_splits[row["split"]]
+        twin_images, twin_labels = official_splits[row["twin_split"]]
+        i, j = int(row["index"]), int(row["twin_index"])
+        mean_abs_diff = np.abs(images[i].astype(int) - twin_images[j].astype(int)).mean()
+        assert mean_abs_diff <= nd.CRITERION
+        assert float(row["mean_abs_diff"]) == round(mean_abs_diff, 3)
+        assert (int(row["label"]), int(row["twin_label"])) == (labels[i], twin_labels[j])
+    expected = set()
+    for (split, twin), pairs in official_found.items():
+        close = pairs.within(nd.limit_of(nd.CRITERION))
+        expected |= {(split, int(i), twin, int(j)) for i, j in zip(close.first, close.second, strict=True)}
+    assert {(r["split"], int(r["index"]), r["twin_split"], int(r["twin_index"])) for r in rows} == expected
+    assert len(rows) == len(expected)
+
+
+@pytest.mark.real
+def test_picture_is_regenerated_byte_for_byte(official_splits, official_found):
+    assert nd.picture_bytes(official_splits, official_found) == nd.PICTURE.read_bytes(), (
+        "images/near_duplicates.png is out of date: run .venv/bin/python -m tools.near_duplicates"
+    )
+
+
+@pytest.mark.real
+def test_doc_tables_are_the_search_output(official_splits, official_found):
+    doc = DOC.read_text(encoding="utf-8")
+    for table in [
+        nd.histogram_table(official_found, official_splits),
+        nd.thresholds_table(official_found, official_splits),
+        nd.criterion_table(official_found, official_splits),
+    ]:
+        assert table in doc, f"docs/near-duplicates.md is out of date; it should hold:\n{table}"
+
+
+@pytest.mark.real
+def test_card_table_is_the_search_output(official_splits, official_found):
+    table = nd.criterion_table(official_found, official_splits)
+    assert table in (REPO / "README.md").read_text(encoding="utf-8"), f"README.md should hold:\n{table}"
+
+
+@pytest.mark.real
+def test_criterion_counts_recomputed_by_plain_python(official_splits, official_found):
+    """The card's test-against-train row, recounted from the pairs file without the module's summaries."""
+    rows = [r for r in _read_pairs_file() if (r["split"], r["twin_split"]) == ("test", "train")]
+    images, pairs = {int(r["index"]) for r in rows}, len(rows)
+    disagreements = sum(r["label"] != r["twin_label"] for r in rows)
+    card = (REPO / "README.md").read_text(encoding="utf-8")
+    assert f"| test against train | 10,000 | {len(images)} | {pairs} | {disagreements} |" in card
+
+
+def test_command_line_names_a_missing_archive_without_a_traceback(tmp_path):
+    done = subprocess.run(
+        [
+            *(sys.executable, "-m", "tools.near_duplicates", "--data-dir", str(tmp_path)),
+            *("--pairs-out", str(tmp_path / "pairs.csv"), "--picture-out", str(tmp_path / "pairs.png")),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode != 0
+    assert "train-images-idx3-ubyte.gz" in done.stderr and str(tmp_path) in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "pairs.csv").exists() and not (tmp_path / "pairs.png").exists()

@@ -1,0 +1,67 @@
+"""The card's picture (images/examples.png): regenerated from the official archives, tile by tile what it claims."""
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import fashion_mnist as fm
+from tests.archives import archive_arrays
+from tests.fixtures import REPO
+from tools import sample_grid
+
+PICTURE = REPO / "images" / "examples.png"
+
+
+def tile(picture: np.ndarray, row: int, column: int, scale: int) -> np.ndarray:
+    x, y = (scale * v for v in sample_grid.tile_origin(row, column))
+    return picture[y : y + scale * fm.IMAGE_SIDE, x : x + scale * fm.IMAGE_SIDE]
+
+
+def enlarged(image: np.ndarray, scale: int) -> np.ndarray:
+    return np.repeat(np.repeat(image, scale, axis=0), scale, axis=1)
+
+
+def test_pick_takes_the_first_examples_of_each_class_in_order():
+    labels = np.array([9, 0, 0, 3, 0, 9, 1, 2, 4, 5, 6, 7, 8, 0], np.uint8)
+    rows = sample_grid.pick(labels, per_class=2)
+    assert rows[0] == [1, 2]
+    assert rows[9] == [0, 5]
+    assert rows[3] == [3]
+    assert all(labels[i] == label for label, row in enumerate(rows) for i in row)
+
+
+def test_draw_places_each_image_in_its_tile():
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, size=(30, 28, 28), dtype=np.uint8)
+    rows = [[3 * label, 3 * label + 1, 3 * label + 2] for label in range(10)]
+    grid = np.asarray(sample_grid.draw(images, rows))
+    for r, indices in enumerate(rows):
+        for c, index in enumerate(indices):
+            expected = enlarged(images[index], sample_grid.SCALE)
+            np.testing.assert_array_equal(tile(grid, r, c, sample_grid.SCALE), expected)
+
+
+@pytest.mark.real
+def test_picture_is_regenerated_byte_for_byte_from_the_archives(official_dir):
+    assert sample_grid.make(official_dir) == PICTURE.read_bytes(), (
+        "images/examples.png is out of date: run .venv/bin/python -m tools.sample_grid"
+    )
+
+
+@pytest.mark.real
+def test_each_tile_is_the_archive_image_it_claims_with_its_label(official_dir):
+    with Image.open(PICTURE) as png:
+        source = json.loads(png.text["Source"])
+        picture = np.asarray(png.convert("L"))
+    images, labels = archive_arrays(official_dir, source["split"])
+    assert source["classes"] == fm.CLASS_NAMES
+    assert len(source["indices"]) == len(fm.CLASS_NAMES)
+    for label, indices in enumerate(source["indices"]):
+        assert len(indices) == sample_grid.PER_CLASS
+        assert [int(labels[i]) for i in indices] == [label] * len(indices), fm.CLASS_NAMES[label]
+        for column, index in enumerate(indices):
+            shown = tile(picture, label, column, source["scale"])
+            expected = enlarged(images[index], source["scale"])
+            np.testing.assert_array_equal(shown, expected, f"row {label}, tile {column}")

@@ -1,0 +1,88 @@
+"""The card's picture: the first training images of each class, one row per class with its name.
+
+    .venv/bin/python -m tools.sample_grid --data-dir ../shared/fashion-mnist   # rewrites images/examples.png
+
+The images are the archives' pixel values (light product on a dark background), drawn SCALE times larger with
+no smoothing. The same archives and Pillow release give the same bytes. The PNG's text chunk `Source`
+records which training image each tile is, for tests/test_sample_grid.py to check against the archives.
+"""
+
+import argparse
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont, PngImagePlugin
+
+import fashion_mnist as fm
+from tools import card_stats
+
+REPO = Path(__file__).resolve().parent.parent
+OUT = REPO / "images" / "examples.png"
+SPLIT = "train"
+PER_CLASS = 10
+SIDE = fm.IMAGE_SIDE
+GAP = 2  # pixels between tiles, before scaling
+NAME_WIDTH = 98  # the column of class names, before scaling: the longest, "T - shirt / top", is 90
+SCALE = 2
+BACKGROUND = 0
+TEXT = 255
+
+
+def pick(labels: np.ndarray, per_class: int = PER_CLASS) -> list[list[int]]:
+    """For each class, the indices of its first `per_class` examples, in archive order."""
+    return [np.flatnonzero(labels == label)[:per_class].tolist() for label in range(len(fm.CLASS_NAMES))]
+
+
+def tile_origin(row: int, column: int) -> tuple[int, int]:
+    """(x, y) of a tile's top-left corner in the unscaled grid."""
+    return NAME_WIDTH + column * (SIDE + GAP), GAP + row * (SIDE + GAP)
+
+
+def draw(images: np.ndarray, rows: list[list[int]]) -> Image.Image:
+    """The grid: row r shows images[rows[r]], after the name of class r; enlarged SCALE times by pixel repetition."""
+    columns = max(len(row) for row in rows)
+    width, height = tile_origin(len(rows), columns)
+    grid = Image.new("L", (width, height), BACKGROUND)
+    pen = ImageDraw.Draw(grid)
+    font = ImageFont.load_default_imagefont()  # Pillow's bitmap font: no FreeType, same pixels everywhere
+    for r, indices in enumerate(rows):
+        _, y = tile_origin(r, 0)
+        pen.text((2, y + SIDE // 2), fm.CLASS_NAMES[r], fill=TEXT, font=font, anchor="lm")
+        for c, index in enumerate(indices):
+            grid.paste(Image.fromarray(images[index], "L"), tile_origin(r, c))
+    return grid.resize((width * SCALE, height * SCALE), Image.Resampling.NEAREST)
+
+
+def png_bytes(grid: Image.Image, rows: list[list[int]]) -> bytes:
+    """The grid as PNG, with the tiles' source recorded in a text chunk."""
+    source = {"split": SPLIT, "scale": SCALE, "classes": fm.CLASS_NAMES, "indices": rows}
+    metadata = PngImagePlugin.PngInfo()
+    metadata.add_text("Source", json.dumps(source))
+    buffer = io.BytesIO()
+    grid.save(buffer, format="PNG", pnginfo=metadata, optimize=True)
+    return buffer.getvalue()
+
+
+def make(data_dir: Path) -> bytes:
+    """The picture's bytes, from the verified official archives in `data_dir`."""
+    images, labels = card_stats.load_official(data_dir)[SPLIT]
+    rows = pick(labels)
+    return png_bytes(draw(images, rows), rows)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument(
+        "--data-dir", type=Path, default=REPO.parent / "shared" / "fashion-mnist", help="the four official archives"
+    )
+    parser.add_argument("--out", type=Path, default=OUT, help="PNG file to write (default: images/examples.png)")
+    args = parser.parse_args(argv)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_bytes(make(args.data_dir))
+    print(f"Wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
