@@ -4,7 +4,7 @@
     .venv-examples/bin/python -m benchmarks.streaming FOLDER --rounds 5
 
 Needs torch (the examples environment). The split is loaded the way the card shows:
-`load_dataset(FOLDER, split="train", streaming=True).reshard()`, images decoded to numpy arrays.
+`load_dataset(FOLDER, split="train", streaming=True).reshard()`, images decoded to uint8 tensors.
 
 - Workers: one streamed epoch through `torch.utils.data.DataLoader` with 1 and with 2 workers, alternately,
   `--rounds` times each. Target: 2 workers reach at least 1.6x the throughput of 1.
@@ -16,12 +16,14 @@ Wall time depends on what else runs on the machine; CPU time (this process and i
 """
 
 import argparse
+import os
 import resource
 import statistics
 import sys
 import time
 from pathlib import Path
 
+import datasets
 import psutil
 import torch
 from datasets import load_dataset
@@ -43,11 +45,11 @@ def cpu_seconds() -> float:
 
 
 def stream(folder: Path, reshard: bool = True):
-    """The train split as the card loads it for parallel readers, images decoded to numpy arrays."""
+    """The train split as the card loads it for parallel readers, images decoded to uint8 tensors."""
     train = load_dataset(str(folder), split="train", streaming=True)
     if reshard:
         train = train.reshard()
-    return train.with_format("numpy")
+    return train.with_format("torch")
 
 
 def worker_epoch(folder: Path, num_workers: int) -> dict:
@@ -120,7 +122,9 @@ def print_ranks(label: str, ranks: list[dict], total_rows: int, total_bytes: int
 def main(argv=None) -> dict:
     args = parse_args(argv)
     folder = args.folder
-    print(f"{folder}: {len(list(folder.glob('fashion_mnist/train-*.parquet')))} train file(s)\n")
+    files = len(list(folder.glob("fashion_mnist/train-*.parquet")))
+    print(f"{folder}: {files} train file(s); datasets {datasets.__version__}, torch {torch.__version__}")
+    print(f"Load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs\n")
     workers = measure_workers(folder, args.rounds)
     print_workers(workers)
 
@@ -130,6 +134,7 @@ def main(argv=None) -> dict:
     print_ranks("as the card loads it (reshard)", ranks, whole["rows"], whole["bytes"])
     unsharded = [rank_reads(folder, rank, WORLD_SIZE, reshard=False) for rank in range(WORLD_SIZE)]
     print_ranks("without reshard()", unsharded, whole["rows"], whole["bytes"])
+    print(f"Load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     return {"workers": workers, "whole": whole, "ranks": ranks, "unsharded": unsharded}
 
 
