@@ -62,6 +62,7 @@ CARD_FILES = (
     "docs/development.md",
     "docs/faults.md",
     "docs/training.md",
+    "docs/streaming.md",
 )
 # Card text between these marker lines is for the repository only (setup commands): the Hub card leaves it out.
 REPO_ONLY = re.compile(r"^<!-- repo-only -->\n.*?^<!-- /repo-only -->\n\n?", re.MULTILINE | re.DOTALL)
