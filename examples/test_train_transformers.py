@@ -1,5 +1,10 @@
 """The training example end to end on the export of the bundled sample (60 train, 40 test examples)."""
 
+import hashlib
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import datasets
@@ -14,6 +19,32 @@ from transformers import (
 
 import fashion_mnist as fm
 from tools import export
+
+EXAMPLES = Path(__file__).resolve().parent
+# Run by torchrun in each process: the example, with a note of every image its stream yields.
+RECORDING_RUN = """
+import hashlib, json, os, sys
+import train_transformers
+
+seen = []
+make_transform = train_transformers.pixel_transform
+
+
+def recording_transform(image_processor=None):
+    transform = make_transform(image_processor)
+
+    def record(batch):
+        seen.extend(hashlib.sha256(image.tobytes()).hexdigest() for image in batch["image"])
+        return transform(batch)
+
+    return record
+
+
+train_transformers.pixel_transform = recording_transform
+metrics = train_transformers.main(sys.argv[2:])
+with open(os.path.join(sys.argv[1], "rank" + os.environ["RANK"] + ".json"), "w") as file:
+    json.dump({"seen": seen, "losses": metrics["losses"], "accuracy": metrics.get("accuracy")}, file)
+"""
 
 
 @pytest.fixture(scope="module")
@@ -65,11 +96,42 @@ def test_trains_and_evaluates_from_a_stream(sample_export, streaming_loads, tmp_
     assert saved.config.id2label == dict(enumerate(fm.CLASS_NAMES))
 
 
+def image_digests(folder: Path, split: str) -> set[str]:
+    images = datasets.load_dataset(str(folder), split=split, streaming=True)
+    return {hashlib.sha256(example["image"].tobytes()).hexdigest() for example in images}
+
+
+def test_two_processes_train_on_disjoint_parts_of_the_stream(sample_export, tmp_path):
+    script = tmp_path / "recording_run.py"
+    script.write_text(RECORDING_RUN)
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(script)]
+    arguments = [str(tmp_path), str(sample_export), "--max-steps", "40", "--batch-size", "8", "--logging-steps", "1"]
+    environment = {**os.environ, "PYTHONPATH": str(EXAMPLES), "OMP_NUM_THREADS": "1"}
+    subprocess.run([*command, *arguments, "--output-dir", str(tmp_path / "model")], env=environment, check=True)
+
+    ranks = [json.loads((tmp_path / f"rank{rank}.json").read_text()) for rank in (0, 1)]
+    train = image_digests(sample_export, "train")
+    parts = [set(rank["seen"]) & train for rank in ranks]
+    assert parts[0] and parts[1], "each process trained on examples"
+    assert not parts[0] & parts[1], "no example went to both processes"
+    assert parts[0] | parts[1] == train, "together they trained on the whole split"
+    assert not set(ranks[1]["seen"]) - train, "the second process read no test examples"
+
+    steps, losses = zip(*ranks[0]["losses"], strict=True)
+    assert steps == tuple(range(1, 41))
+    early, late = sum(losses[:5]) / 5, sum(losses[-5:]) / 5
+    assert late < 0.6 * early, f"the loss did not go down: {losses}"
+    assert 0 <= ranks[0]["accuracy"] <= 1, "the first process evaluated the model"
+    assert ranks[1]["accuracy"] is None, "the second one did not"
+
+
 def test_epochs_become_steps_from_the_split_size(sample_export):
     train = datasets.load_dataset(str(sample_export), split="train", streaming=True)
     assert train_transformers.steps_for_epochs(train, epochs=1, batch_size=16) == 4  # 60 examples: 3 full batches + 1
     assert train_transformers.steps_for_epochs(train, epochs=2.5, batch_size=16) == 10
     assert train_transformers.steps_for_epochs(train, epochs=1, batch_size=60) == 1
+    # Two processes take a batch each per step: 60 examples, 2 x 16 per step, make 2 steps.
+    assert train_transformers.steps_for_epochs(train, epochs=1, batch_size=16, processes=2) == 2
 
 
 def test_epochs_need_the_split_size(sample_export, tmp_path):

@@ -3,17 +3,21 @@
     .venv-examples/bin/python examples/train_transformers.py                # the folder that tools.export wrote
     .venv-examples/bin/python examples/train_transformers.py DATASET        # a load_dataset path or Hub repo id
     .venv-examples/bin/python examples/train_transformers.py --model CKPT   # fine-tune pretrained weights (network)
+    .venv-examples/bin/torchrun --nproc_per_node=2 examples/train_transformers.py   # 2 processes (docs/streaming.md)
 
 (.venv-examples is the environment of examples/requirements.txt: torch, transformers, accelerate.)
 
 The dataset is loaded with `streaming=True`: examples flow from the Parquet files through a shuffle buffer
-and a batched transform into `Trainer`, and nothing is written to the datasets cache. Without --model the
-classifier is a small RegNet built from a config, with random weights. After training, the script evaluates
-on the test split and prints the accuracy and a per-class accuracy table.
+and a batched transform into `Trainer`, and nothing is written to the datasets cache. Under `torchrun` (or
+`accelerate launch`) each process streams its own shards of the training split: `reshard()` makes one shard
+per Parquet row group and `Trainer` hands each process its share. Without --model the classifier is a small
+RegNet built from a config, with random weights. After training, the first process evaluates on the test
+split and prints the accuracy and a per-class accuracy table.
 """
 
 import argparse
 import math
+import os
 import sys
 from pathlib import Path
 
@@ -93,21 +97,28 @@ def pixel_transform(image_processor=None):
     return transform
 
 
-def steps_for_epochs(split, epochs: float, batch_size: int) -> int:
-    """`max_steps` for `epochs` passes over a streamed split: a stream has no length, its info has."""
+def steps_for_epochs(split, epochs: float, batch_size: int, processes: int = 1) -> int:
+    """`max_steps` for `epochs` passes over a streamed split: a stream has no length, its info has.
+
+    Each step takes a batch in each of `processes` processes, which stream disjoint parts of the split."""
     splits = split.info.splits
     if not splits or split.split not in splits:
         raise SystemExit(
             f"The dataset's info does not give the size of its {split.split} split: pass --max-steps, not --epochs."
         )
-    return math.ceil(epochs * math.ceil(splits[split.split].num_examples / batch_size))
+    return math.ceil(epochs * math.ceil(splits[split.split].num_examples / (batch_size * processes)))
 
 
-def evaluate(trainer: Trainer, test, names: list[str]) -> dict:
-    """Accuracy on `test`, overall and per class."""
-    output = trainer.predict(test)
-    predicted = output.predictions.argmax(-1)
-    labels = output.label_ids
+def evaluate(model, test, names: list[str], batch_size: int) -> dict:
+    """Accuracy on `test` (a stream of `pixel_values` and `labels`), overall and per class."""
+    model.eval()
+    predicted, labels = [], []
+    with torch.inference_mode():
+        for batch in test.with_format("numpy").iter(batch_size=batch_size):
+            pixel_values = torch.from_numpy(batch["pixel_values"]).to(model.device, memory_format=torch.channels_last)
+            predicted.append(model(pixel_values=pixel_values).logits.argmax(-1).cpu().numpy())
+            labels.append(batch["labels"])
+    predicted, labels = np.concatenate(predicted), np.concatenate(labels)
     per_class = {}
     for index, name in enumerate(names):
         of_class = labels == index
@@ -127,8 +138,11 @@ def print_report(metrics: dict) -> None:
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
+    processes = int(os.environ.get("WORLD_SIZE", "1"))  # set by torchrun and accelerate launch
     dataset = load_dataset(args.dataset, streaming=True)
-    train, test = dataset["train"], dataset["test"]
+    # One shard per Parquet row group (datasets 5), so that each process and each DataLoader worker
+    # streams its own rows, and the shuffle below draws row groups in a new order every epoch.
+    train, test = dataset["train"].reshard(), dataset["test"]
     names = train.features["label"].names
     set_seed(args.seed)  # before the model's random weights are drawn
     model, image_processor = build_model(args.model, names)
@@ -137,12 +151,12 @@ def main(argv=None) -> dict:
 
     transform = pixel_transform(image_processor)
     columns = list(train.features)
-    # Fill the buffer from one file at a time: interleaving files makes datasets 5.2 wait 5 s after each
-    # pass (a guard against a pyarrow shutdown issue), once per epoch, and the export has one file per split.
+    # Fill the buffer from one shard at a time: interleaving shards makes datasets 5.2 wait 5 s after each
+    # pass (a guard against a pyarrow shutdown issue), once per epoch.
     train = train.shuffle(seed=args.seed, buffer_size=args.shuffle_buffer, max_buffer_input_shards=1)
     train = train.map(transform, batched=True, remove_columns=columns)
     test = test.map(transform, batched=True, remove_columns=columns)
-    max_steps = args.max_steps or steps_for_epochs(dataset["train"], args.epochs, args.batch_size)
+    max_steps = args.max_steps or steps_for_epochs(dataset["train"], args.epochs, args.batch_size, processes)
 
     training_args = TrainingArguments(
         output_dir=args.output_dir,
@@ -158,16 +172,25 @@ def main(argv=None) -> dict:
         report_to="none",
         seed=args.seed,
         dataloader_num_workers=args.num_workers,
+        # Without a GPU (or other accelerator), Accelerate forms a group of the processes that torchrun
+        # started only when told to run on the CPU; otherwise each process would train alone, on everything.
+        use_cpu=not torch.accelerator.is_available(),
+        # Each process reads its own shards of the stream. (By default the first process would read every
+        # batch and send the other processes their slices.)
+        accelerator_config={"dispatch_batches": False},
     )
     trainer = Trainer(model=model, args=training_args, train_dataset=train)
     train_output = trainer.train()
     trainer.save_model()
 
-    metrics = evaluate(trainer, test, names)
-    print_report(metrics)
-    metrics["max_steps"] = max_steps
-    metrics["train_runtime"] = train_output.metrics["train_runtime"]
-    metrics["losses"] = [(log["step"], log["loss"]) for log in trainer.state.log_history if "loss" in log]
+    metrics = {
+        "max_steps": max_steps,
+        "train_runtime": train_output.metrics["train_runtime"],
+        "losses": [(log["step"], log["loss"]) for log in trainer.state.log_history if "loss" in log],
+    }
+    if trainer.is_world_process_zero():
+        metrics |= evaluate(model, test, names, args.batch_size)
+        print_report(metrics)
     return metrics
 
 

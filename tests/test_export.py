@@ -13,7 +13,7 @@ from tests.archives import archive_arrays
 from tests.fixtures import REPO, SAMPLE_DIR
 from tools import export
 
-PARQUET_FILES = ["fashion_mnist/test-00000-of-00001.parquet", "fashion_mnist/train-00000-of-00001.parquet"]
+PARQUET_FILES = [f"fashion_mnist/{name}" for split in ("test", "train") for name in export.parquet_file_names(split)]
 FOLDER_FILES = sorted(["README.md", *export.CARD_FILES, *PARQUET_FILES])
 
 
@@ -78,13 +78,18 @@ def test_load_dataset_on_the_folder_gives_the_builder_rows(sample_export, stream
         assert builder.as_dataset(split=split)["label"][:] == expected_labels.tolist()
 
 
-def test_parquet_is_split_into_row_groups(tmp_path, monkeypatch):
-    monkeypatch.setattr(export, "ROW_GROUP_SIZE", 16)
+def test_parquet_is_split_into_files_and_row_groups(tmp_path, monkeypatch):
+    monkeypatch.setattr(export, "FILES_PER_SPLIT", 3)
+    monkeypatch.setattr(export, "ROW_GROUP_SIZE", 8)
     folder = export.write_folder(
         export.build(config_name="sample", cache_dir=str(tmp_path / "cache")), tmp_path / "hub"
     )
-    metadata = pq.ParquetFile(folder / "fashion_mnist/train-00000-of-00001.parquet").metadata
-    assert [metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)] == [16, 16, 16, 12]
+    rows = {}
+    for name in ("train-00000-of-00003", "train-00001-of-00003", "train-00002-of-00003"):
+        metadata = pq.ParquetFile(folder / f"fashion_mnist/{name}.parquet").metadata
+        rows[name] = [metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)]
+    # 60 rows: three files of 20, each in row groups of 8.
+    assert rows == {name: [8, 8, 4] for name in rows}
 
 
 def test_card_yaml_describes_the_files(sample_export):

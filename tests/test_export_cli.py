@@ -146,8 +146,8 @@ def test_full_export_shows_progress_and_publishing_it_needs_no_rebuild(official_
         "Verified t10k-labels-idx1-ubyte.gz: 5,148 bytes",
         "Generating train split: 60000 examples",
         "Generating test split: 10000 examples",
-        "Writing fashion_mnist/train-00000-of-00001.parquet (60,000 rows)",
-        "Writing fashion_mnist/test-00000-of-00001.parquet (10,000 rows)",
+        "Writing fashion_mnist/train-*.parquet (60,000 rows, 8 files)",
+        "Writing fashion_mnist/test-*.parquet (10,000 rows, 8 files)",
     ]
     positions = [stderr.find(stage) for stage in stages]
     assert -1 not in positions, [stage for stage, at in zip(stages, positions, strict=True) if at == -1]

@@ -190,8 +190,7 @@ def test_an_export_killed_part_way_leaves_the_previous_folder(tmp_path, stop):
         [
             "README.md",
             *export.CARD_FILES,
-            "fashion_mnist/test-00000-of-00001.parquet",
-            "fashion_mnist/train-00000-of-00001.parquet",
+            *(f"fashion_mnist/{name}" for split in ("test", "train") for name in export.parquet_file_names(split)),
         ]
     )
 

@@ -6,7 +6,7 @@
     .venv/bin/python -m tools.export --push USER/fashion_mnist --dry-run   # what publishing would upload
 
 The folder (default build/hub) holds the card README.md, the files it links to (CARD_FILES) and
-fashion_mnist/{train,test}-*.parquet: `load_dataset(folder)` reads it on any datasets version, with no
+fashion_mnist/{train,test}-*.parquet (8 files each): `load_dataset(folder)` reads it on any datasets version, with no
 loading script. Builds are cached in build/cache, not in the Hugging Face cache, unless --cache-dir says
 otherwise. --push publishes the folder that is already there (building it first only if there is none) and
 refuses a sample build.
@@ -37,8 +37,11 @@ DEFAULT_OUT = REPO / "build" / "hub"
 # `load_dataset("fashion_mnist")` falls back to.
 DEFAULT_CACHE = REPO / "build" / "cache"
 DATA_FOLDER = "fashion_mnist"
-# Rows per Parquet row group: streaming workers and the viewer read a file by row groups.
-ROW_GROUP_SIZE = 1_000
+# Parallel streaming (docs/streaming.md): a streamed split has one shard per file, and with datasets 5
+# `reshard()` one per row group. 8 files give 1, 2, 4 or 8 readers equal parts on any datasets version;
+# row groups of 500 rows make 15 per train file, 120 shards in all, which 1-6 and 8 readers divide evenly.
+FILES_PER_SPLIT = 8
+ROW_GROUP_SIZE = 500
 CONFIGS = [
     {
         "config_name": "fashion_mnist",
@@ -59,6 +62,7 @@ CARD_FILES = (
     "docs/development.md",
     "docs/faults.md",
     "docs/training.md",
+    "docs/streaming.md",
 )
 # Card text between these marker lines is for the repository only (setup commands): the Hub card leaves it out.
 REPO_ONLY = re.compile(r"^<!-- repo-only -->\n.*?^<!-- /repo-only -->\n\n?", re.MULTILINE | re.DOTALL)
@@ -114,6 +118,18 @@ def render_card(info: datasets.DatasetInfo, sample: bool) -> str:
     return str(card)
 
 
+def parquet_file_names(split_name: str) -> list[str]:
+    """The Hub's names for the files of a split: train-00000-of-00008.parquet and so on."""
+    return [f"{split_name}-{index:05d}-of-{FILES_PER_SPLIT:05d}.parquet" for index in range(FILES_PER_SPLIT)]
+
+
+def write_parquet_files(split: datasets.Dataset, folder: Path, split_name: str) -> None:
+    """Write `split` as FILES_PER_SPLIT consecutive parts, in order, with row groups of ROW_GROUP_SIZE rows."""
+    for index, name in enumerate(parquet_file_names(split_name)):
+        part = split.shard(num_shards=FILES_PER_SPLIT, index=index, contiguous=True)
+        part.to_parquet(str(folder / name), batch_size=ROW_GROUP_SIZE)
+
+
 def copy_card_files(folder: Path) -> None:
     """Copy the files that the card links to (CARD_FILES) into `folder`, at the same relative paths."""
     for name in CARD_FILES:
@@ -135,8 +151,8 @@ def write_folder(builder, out: Path) -> Path:
         (partial / "README.md").write_text(render_card(builder.info, builder.config.name == "sample"), "utf-8")
         copy_card_files(partial)
         for name, split in builder.as_dataset().items():
-            log(f"Writing {DATA_FOLDER}/{name}-00000-of-00001.parquet ({split.num_rows:,} rows)")
-            split.to_parquet(str(partial / DATA_FOLDER / f"{name}-00000-of-00001.parquet"), batch_size=ROW_GROUP_SIZE)
+            log(f"Writing {DATA_FOLDER}/{name}-*.parquet ({split.num_rows:,} rows, {FILES_PER_SPLIT} files)")
+            write_parquet_files(split, partial / DATA_FOLDER, name)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise

@@ -1,0 +1,149 @@
+"""Parallel streaming of the train split: DataLoader workers, and ranks of `split_dataset_by_node`.
+
+    .venv-examples/bin/python -m benchmarks.streaming                # the folder tools.export wrote (build/hub)
+    .venv-examples/bin/python -m benchmarks.streaming FOLDER --rounds 5
+
+Needs torch (the examples environment). The split is loaded the way the card shows:
+`load_dataset(FOLDER, split="train", streaming=True).reshard()`, images decoded to uint8 tensors.
+
+- Workers: one streamed epoch through `torch.utils.data.DataLoader` with 1 and with 2 workers, alternately,
+  `--rounds` times each. Target: 2 workers reach at least 1.6x the throughput of 1.
+- Ranks: each rank of world size 2 streams its part (`split_dataset_by_node`), and the bytes it reads from
+  disk are counted (`read_chars` of the process: read and pread calls, page cache included). Target: each
+  rank reads about half the rows and half the bytes. For comparison, the same without `reshard()`.
+
+Wall time depends on what else runs on the machine; CPU time (this process and its workers) hardly does.
+"""
+
+import argparse
+import os
+import resource
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import datasets
+import psutil
+import torch
+from datasets import load_dataset
+from datasets.distributed import split_dataset_by_node
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_FOLDER = REPO / "build" / "hub"
+BATCH_SIZE = 256
+ROUNDS = 3
+WORKER_COUNTS = (1, 2)
+WORLD_SIZE = 2
+TARGET_WORKER_SPEEDUP = 1.6
+
+
+def cpu_seconds() -> float:
+    """User + system time of this process and of its finished children (the DataLoader workers)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def stream(folder: Path, reshard: bool = True):
+    """The train split as the card loads it for parallel readers, images decoded to uint8 tensors."""
+    train = load_dataset(str(folder), split="train", streaming=True)
+    if reshard:
+        train = train.reshard()
+    return train.with_format("torch")
+
+
+def worker_epoch(folder: Path, num_workers: int) -> dict:
+    """One epoch through a DataLoader: rows, wall seconds, CPU seconds (workers included)."""
+    loader = torch.utils.data.DataLoader(stream(folder), batch_size=BATCH_SIZE, num_workers=num_workers)
+    cpu, wall, rows = cpu_seconds(), time.perf_counter(), 0
+    for batch in loader:
+        rows += len(batch["label"])
+    # The workers have exited and been joined: their CPU time is in RUSAGE_CHILDREN now.
+    return {"rows": rows, "wall": time.perf_counter() - wall, "cpu": cpu_seconds() - cpu}
+
+
+def rank_reads(folder: Path, rank: int, world_size: int, reshard: bool = True) -> dict:
+    """What one rank streams: rows, bytes read from files, wall and CPU seconds."""
+    part = split_dataset_by_node(stream(folder, reshard), rank=rank, world_size=world_size)
+    process = psutil.Process()
+    read, cpu, wall, rows = process.io_counters().read_chars, cpu_seconds(), time.perf_counter(), 0
+    for batch in part.iter(batch_size=BATCH_SIZE):
+        rows += len(batch["label"])
+    return {
+        "rows": rows,
+        "bytes": process.io_counters().read_chars - read,
+        "wall": time.perf_counter() - wall,
+        "cpu": cpu_seconds() - cpu,
+    }
+
+
+def measure_workers(folder: Path, rounds: int) -> dict:
+    """Median wall and CPU seconds per worker count, the counts alternating round by round."""
+    runs = {workers: [] for workers in WORKER_COUNTS}
+    for _ in range(rounds):
+        for workers in WORKER_COUNTS:
+            runs[workers].append(worker_epoch(folder, workers))
+    return {
+        workers: {
+            "rows": results[0]["rows"],
+            "wall": statistics.median(r["wall"] for r in results),
+            "cpu": statistics.median(r["cpu"] for r in results),
+        }
+        for workers, results in runs.items()
+    }
+
+
+def print_workers(figures: dict) -> None:
+    print(f"Streamed epoch of the train split, images decoded, batches of {BATCH_SIZE} (medians):")
+    print(f"{'workers':>7}  {'rows':>7}  {'wall s':>7}  {'CPU s':>7}  {'rows/s':>8}  {'speedup':>7}")
+    base = figures[WORKER_COUNTS[0]]
+    for workers, f in figures.items():
+        speedup = base["wall"] / f["wall"]
+        print(
+            f"{workers:>7}  {f['rows']:>7,}  {f['wall']:>7.2f}  {f['cpu']:>7.2f}  "
+            f"{f['rows'] / f['wall']:>8,.0f}  {speedup:>6.2f}x"
+        )
+    speedup = base["wall"] / figures[2]["wall"]
+    verdict = "met" if speedup >= TARGET_WORKER_SPEEDUP else "MISSED"
+    print(f"2 workers vs 1: {speedup:.2f}x the throughput (target >= {TARGET_WORKER_SPEEDUP}x: {verdict})\n")
+
+
+def print_ranks(label: str, ranks: list[dict], total_rows: int, total_bytes: int) -> None:
+    print(f"World size {len(ranks)}, {label}:")
+    print(f"{'rank':>4}  {'rows':>7}  {'share':>6}  {'bytes read':>12}  {'share':>6}  {'wall s':>7}  {'CPU s':>6}")
+    for rank, r in enumerate(ranks):
+        print(
+            f"{rank:>4}  {r['rows']:>7,}  {r['rows'] / total_rows:>6.1%}  {r['bytes']:>12,}  "
+            f"{r['bytes'] / total_bytes:>6.1%}  {r['wall']:>7.2f}  {r['cpu']:>6.2f}"
+        )
+    print()
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    folder = args.folder
+    files = len(list(folder.glob("fashion_mnist/train-*.parquet")))
+    print(f"{folder}: {files} train file(s); datasets {datasets.__version__}, torch {torch.__version__}")
+    print(f"Load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs\n")
+    workers = measure_workers(folder, args.rounds)
+    print_workers(workers)
+
+    whole = rank_reads(folder, rank=0, world_size=1)
+    print_ranks("reference: one reader, the whole split", [whole], whole["rows"], whole["bytes"])
+    ranks = [rank_reads(folder, rank, WORLD_SIZE) for rank in range(WORLD_SIZE)]
+    print_ranks("as the card loads it (reshard)", ranks, whole["rows"], whole["bytes"])
+    unsharded = [rank_reads(folder, rank, WORLD_SIZE, reshard=False) for rank in range(WORLD_SIZE)]
+    print_ranks("without reshard()", unsharded, whole["rows"], whole["bytes"])
+    print(f"Load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    return {"workers": workers, "whole": whole, "ranks": ranks, "unsharded": unsharded}
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("folder", nargs="?", type=Path, default=DEFAULT_FOLDER, help="export folder (%(default)s)")
+    parser.add_argument("--rounds", type=int, default=ROUNDS, help="epochs per worker count (%(default)s)")
+    return parser.parse_args(argv)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
