@@ -81,10 +81,16 @@ class Archive:
 
 @dataclasses.dataclass(frozen=True)
 class SplitArchives:
+    """A split's two archives, and SHA-256 digests of its content: the pixels (every image's 784 bytes, in
+    order: the images file after its 16-byte header) and the labels (the labels file after its 8-byte header).
+    The digests check any copy of the split (a cache, an export) without the archives."""
+
     split: str
     num_examples: int
     images: Archive
     labels: Archive
+    pixels_sha256: str
+    labels_sha256: str
 
 
 OFFICIAL_SPLITS = (
@@ -97,6 +103,8 @@ OFFICIAL_SPLITS = (
         Archive(
             "train-labels-idx1-ubyte.gz", 29_515, "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845"
         ),
+        "2e487a6c89124f78f2d7521542223cafe96f7123c3ca13d447772ac6ecbb3012",
+        "657fbd221bfc9f4198cc14b5619cc33ec57c58dd0e47af4d99d6650759e869a7",
     ),
     SplitArchives(
         "test",
@@ -105,6 +113,8 @@ OFFICIAL_SPLITS = (
             "t10k-images-idx3-ubyte.gz", 4_422_102, "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073"
         ),
         Archive("t10k-labels-idx1-ubyte.gz", 5_148, "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5"),
+        "c867c93ff95360594e8ec3287995350b824dd110b11595c0e13d5423f621867a",
+        "3d0e6c6ea990b53b6f8f500a41cac93881d981b315f84578b7d915342ade01e9",
     ),
 )
 
@@ -122,6 +132,8 @@ SAMPLE_SPLITS = (
             "train-images-idx3-ubyte.gz", 26_562, "767466962563cab6dac52ba6e02dac32acbe8ef191ffc88e52428465d661e4b5"
         ),
         Archive("train-labels-idx1-ubyte.gz", 66, "84f92f1070b65f33c71e73d171f37b200e33221de3dc6f6f2adeccd012cce219"),
+        "a3aff05047bc5425cd06452a11dda276d7d64025724420d72ea8291293de9917",
+        "4d35d4c7fad209abce1753cc3b67ca67c57e2c27a338bcd4b5c1c9acbd77ebec",
     ),
     SplitArchives(
         "test",
@@ -130,6 +142,8 @@ SAMPLE_SPLITS = (
             "t10k-images-idx3-ubyte.gz", 16_471, "8d9072516975d19e2b033b64e9ae4eaf39edff3e8133933b8b9abc4a4930171c"
         ),
         Archive("t10k-labels-idx1-ubyte.gz", 57, "f49a4594d66caf51846da37511bde75aa4f55a8a89c03bbd584af0809b3a103e"),
+        "2090de070e9ebb1b684dfe5fe7305029e53106f4d76be79aee5abae69a277283",
+        "74ea03700c8e0ba73f80a18380bc8cfd3b7d2c2416d11722a3cac37ac808913f",
     ),
 )
 
@@ -285,6 +299,12 @@ def _check_counts(num_images: int, num_labels: int, split: SplitArchives) -> Non
             f"{split.images.filename} holds {num_images:,} examples, expected {split.num_examples:,} "
             f"for the {split.split} split"
         )
+
+
+def content_digests(images: np.ndarray, labels: np.ndarray) -> tuple[str, str]:
+    """SHA-256 of the pixels and of the labels of a split, as `SplitArchives` records them."""
+    pixels = hashlib.sha256(np.ascontiguousarray(images, dtype=np.uint8).data).hexdigest()
+    return pixels, hashlib.sha256(np.ascontiguousarray(labels, dtype=np.uint8).data).hexdigest()
 
 
 # PNG encoding. Pillow's per-call work (an image object, a file object, chunk writing) costs more than the

@@ -1,6 +1,7 @@
 """Helpers for the fault tests: the sample archives as bytes, checksums declared for altered archives,
 and the checks that a failed build left nothing behind that looks finished."""
 
+import dataclasses
 import hashlib
 from pathlib import Path
 
@@ -31,8 +32,7 @@ def declared_splits(files: dict[str, bytes], base=fm.SAMPLE_SPLITS) -> tuple:
         return fm.Archive(declared.filename, len(data), hashlib.sha256(data).hexdigest())
 
     return tuple(
-        fm.SplitArchives(split.split, split.num_examples, archive(split.images), archive(split.labels))
-        for split in base
+        dataclasses.replace(split, images=archive(split.images), labels=archive(split.labels)) for split in base
     )
 
 

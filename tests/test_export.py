@@ -11,7 +11,7 @@ from huggingface_hub import CommitOperationAdd, CommitOperationDelete, DatasetCa
 import fashion_mnist as fm
 from tests.archives import archive_arrays
 from tests.fixtures import REPO, SAMPLE_DIR
-from tools import export
+from tools import export, layout
 
 PARQUET_FILES = [f"fashion_mnist/{name}" for split in ("test", "train") for name in export.parquet_file_names(split)]
 FOLDER_FILES = sorted(["README.md", *export.CARD_FILES, *PARQUET_FILES])
@@ -80,6 +80,7 @@ def test_load_dataset_on_the_folder_gives_the_builder_rows(sample_export, stream
 
 def test_parquet_is_split_into_files_and_row_groups(tmp_path, monkeypatch):
     monkeypatch.setattr(export, "FILES_PER_SPLIT", 3)
+    monkeypatch.setattr(layout, "FILES_PER_SPLIT", 3)
     monkeypatch.setattr(export, "ROW_GROUP_SIZE", 8)
     folder = export.write_folder(
         export.build(config_name="sample", cache_dir=str(tmp_path / "cache")), tmp_path / "hub"

@@ -158,7 +158,7 @@ def test_gunzip(data):
     assert result == gzip.decompress(data)
 
 
-SPLIT = fm.SplitArchives("train", 3, fm.Archive("images.gz", 0, ""), fm.Archive("labels.gz", 0, ""))
+SPLIT = fm.SplitArchives("train", 3, fm.Archive("images.gz", 0, ""), fm.Archive("labels.gz", 0, ""), "", "")
 
 
 @FUZZ_AROUND

@@ -59,7 +59,7 @@ def test_read_labels_rejects(payload, problem):
 
 
 def _split(num_examples):
-    return fm.SplitArchives("train", num_examples, fm.Archive("i.gz", 0, ""), fm.Archive("l.gz", 0, ""))
+    return fm.SplitArchives("train", num_examples, fm.Archive("i.gz", 0, ""), fm.Archive("l.gz", 0, ""), "", "")
 
 
 def test_read_split_checks_images_against_labels():

@@ -29,6 +29,15 @@ from huggingface_hub import CommitOperationAdd, CommitOperationDelete, DatasetCa
 from huggingface_hub.errors import HfHubHTTPError
 
 import fashion_mnist as fm
+from tools.layout import (
+    CARD_FILES,
+    CONFIGS,
+    DATA_FOLDER,
+    FILES_PER_SPLIT,
+    ROW_GROUP_SIZE,
+    SAMPLE_WARNING,
+    parquet_file_names,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 CARD = REPO / "README.md"
@@ -36,34 +45,6 @@ DEFAULT_OUT = REPO / "build" / "hub"
 # Builds get a cache of their own: in the user's default cache, a sample build would be what an offline
 # `load_dataset("fashion_mnist")` falls back to.
 DEFAULT_CACHE = REPO / "build" / "cache"
-DATA_FOLDER = "fashion_mnist"
-# Parallel streaming (docs/streaming.md): a streamed split has one shard per file, and with datasets 5
-# `reshard()` one per row group. 8 files give 1, 2, 4 or 8 readers equal parts on any datasets version;
-# row groups of 500 rows make 15 per train file, 120 shards in all, which 1-6 and 8 readers divide evenly.
-FILES_PER_SPLIT = 8
-ROW_GROUP_SIZE = 500
-CONFIGS = [
-    {
-        "config_name": "fashion_mnist",
-        "data_files": [
-            {"split": "train", "path": "fashion_mnist/train-*"},
-            {"split": "test", "path": "fashion_mnist/test-*"},
-        ],
-        "default": True,
-    }
-]
-# Repository files that the card links to, copied beside it into the exported folder (and so to the Hub).
-CARD_FILES = (
-    "images/examples.png",
-    "images/near_duplicates.png",
-    "near_duplicates.csv",
-    "docs/near-duplicates.md",
-    "docs/benchmark.md",
-    "docs/development.md",
-    "docs/faults.md",
-    "docs/training.md",
-    "docs/streaming.md",
-)
 # Card text between these marker lines is for the repository only (setup commands): the Hub card leaves it out.
 REPO_ONLY = re.compile(r"^<!-- repo-only -->\n.*?^<!-- /repo-only -->\n\n?", re.MULTILINE | re.DOTALL)
 # What the `script` branch holds: the loading script for datasets < 4, the files it reads, the card and its files.
@@ -73,11 +54,6 @@ SCRIPT_FILES = (
     "README.md",
     *CARD_FILES,
     *(f"dummy/{a.filename}" for s in fm.SAMPLE_SPLITS for a in (s.images, s.labels)),
-)
-SAMPLE_WARNING = (
-    "> **Sample build.** This folder was built from the bundled sample archives (dummy/), not from the "
-    "official ones: its splits are tiny and the statistics below describe the full dataset, not these "
-    "files. Do not publish it."
 )
 
 
@@ -116,11 +92,6 @@ def render_card(info: datasets.DatasetInfo, sample: bool) -> str:
     if sample:
         card.text = SAMPLE_WARNING + "\n\n" + card.text.lstrip("\n")
     return str(card)
-
-
-def parquet_file_names(split_name: str) -> list[str]:
-    """The Hub's names for the files of a split: train-00000-of-00008.parquet and so on."""
-    return [f"{split_name}-{index:05d}-of-{FILES_PER_SPLIT:05d}.parquet" for index in range(FILES_PER_SPLIT)]
 
 
 def write_parquet_files(split: datasets.Dataset, folder: Path, split_name: str) -> None:

@@ -1,0 +1,48 @@
+"""What an export folder holds: the files, their names and the card's `configs`. Shared by tools.export, which
+writes the folder, and tools.verify, which checks one."""
+
+DATA_FOLDER = "fashion_mnist"
+# Parallel streaming (docs/streaming.md): a streamed split has one shard per file, and with datasets 5
+# `reshard()` one per row group. 8 files give 1, 2, 4 or 8 readers equal parts on any datasets version;
+# row groups of 500 rows make 15 per train file, 120 shards in all, which 1-6 and 8 readers divide evenly.
+FILES_PER_SPLIT = 8
+ROW_GROUP_SIZE = 500
+CONFIGS = [
+    {
+        "config_name": "fashion_mnist",
+        "data_files": [
+            {"split": "train", "path": "fashion_mnist/train-*"},
+            {"split": "test", "path": "fashion_mnist/test-*"},
+        ],
+        "default": True,
+    }
+]
+# Repository files that the card links to, copied beside it into the exported folder (and so to the Hub).
+CARD_FILES = (
+    "images/examples.png",
+    "images/near_duplicates.png",
+    "near_duplicates.csv",
+    "docs/near-duplicates.md",
+    "docs/benchmark.md",
+    "docs/development.md",
+    "docs/faults.md",
+    "docs/training.md",
+    "docs/streaming.md",
+)
+SAMPLE_WARNING = (
+    "> **Sample build.** This folder was built from the bundled sample archives (dummy/), not from the "
+    "official ones: its splits are tiny and the statistics below describe the full dataset, not these "
+    "files. Do not publish it."
+)
+
+
+def parquet_file_names(split_name: str) -> list[str]:
+    """The Hub's names for the files of a split: train-00000-of-00008.parquet and so on."""
+    return [f"{split_name}-{index:05d}-of-{FILES_PER_SPLIT:05d}.parquet" for index in range(FILES_PER_SPLIT)]
+
+
+def export_files() -> list[str]:
+    """Every file an export writes, as paths relative to its folder, sorted: the card, the files it links to,
+    and the Parquet files of both splits."""
+    parquet = [f"{DATA_FOLDER}/{name}" for split in ("train", "test") for name in parquet_file_names(split)]
+    return sorted(["README.md", *CARD_FILES, *parquet])
