@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 import yaml
 from datasets.info import DatasetInfosDict
 from huggingface_hub import DatasetCard
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 import fashion_mnist as fm
 from tools import cli, layout
@@ -83,7 +83,8 @@ def check_regular_file(folder: Path, name: str) -> None:
     for part in Path(name).parts:
         path = path / part
         if path.is_symlink():
-            raise VerificationError(folder, name, f"{path.relative_to(folder)} is a symbolic link, not a regular file")
+            kind = "a regular file" if path.name == Path(name).name else "a folder"
+            raise VerificationError(folder, path.relative_to(folder).as_posix(), f"a symbolic link, not {kind}")
     if not path.exists():
         raise VerificationError(folder, name, "missing")
     if not path.is_file():
@@ -100,10 +101,9 @@ def check_card(folder: Path) -> str:
         ) from error
     except ValueError as error:
         raise VerificationError(folder, "README.md", f"the card's YAML is not a mapping ({error})") from error
-    if card.data.get("configs") != layout.CONFIGS:
-        raise VerificationError(
-            folder, "README.md", f"configs are {card.data.get('configs')}, expected {layout.CONFIGS}"
-        )
+    problem = configs_problem(card.data.get("configs"))
+    if problem:
+        raise VerificationError(folder, "README.md", f"configs: {problem}")
     try:
         infos = DatasetInfosDict.from_dataset_card_data(card.data)
     except (ValueError, KeyError, TypeError, AttributeError) as error:
@@ -135,6 +135,28 @@ def yaml_problem(error: yaml.YAMLError) -> str:
         return " ".join(str(error).split())
     # The YAML block starts on the card's second line, after "---".
     return f"{getattr(error, 'problem', None) or error} at line {mark.line + 2}, column {mark.column + 1}"
+
+
+def configs_problem(configs) -> str | None:
+    """What differs between the card's `configs` and the export's layout, or None."""
+    if configs == layout.CONFIGS:
+        return None
+    expected = layout.CONFIGS[0]
+    expected_files = {entry["split"]: entry["path"] for entry in expected["data_files"]}
+    try:
+        if len(configs) != 1:
+            return f"{len(configs)} configs, expected one ({expected['config_name']})"
+        config = configs[0]
+        for key in ("config_name", "default"):
+            if config.get(key) != expected[key]:
+                return f"{key} is {config.get(key)!r}, expected {expected[key]!r}"
+        files = {entry.get("split"): entry.get("path") for entry in config.get("data_files")}
+        for split, path in expected_files.items():
+            if files.get(split) != path:
+                return f"the {split} split's data_files are {files.get(split)!r}, expected {path!r}"
+    except (TypeError, AttributeError, KeyError):
+        pass
+    return f"{configs!r}, expected {layout.CONFIGS!r}"
 
 
 def features_problem(features) -> str | None:
@@ -253,6 +275,8 @@ def decode(table: pa.Table, images: np.ndarray, labels: np.ndarray, folder: Path
                         folder, file, f"row {row}: a {width}x{height} {image.mode} image, expected 28x28 grayscale (L)"
                     )
                 images[row] = np.frombuffer(image.tobytes(), np.uint8).reshape(fm.IMAGE_SIDE, fm.IMAGE_SIDE)
+        except UnidentifiedImageError as error:
+            raise VerificationError(folder, file, f"row {row}: the image is not a PNG file") from error
         except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
             raise VerificationError(folder, file, f"row {row}: the image is not a readable PNG ({error})") from error
 
