@@ -291,6 +291,9 @@ def test_publishing_verifies_first(folder):
     with pytest.raises(export.ExportError) as raised:
         export.publish("someone/fashion_mnist", folder, token=None, dry_run=True)
     assert str(raised.value).startswith(f"Refusing to publish {folder}: {TRAIN}: the train split's labels are not")
+    (folder / "README.md").unlink()
+    with pytest.raises(export.ExportError, match=re.escape(f"Refusing to publish {folder}: README.md: missing")):
+        export.publish("someone/fashion_mnist", folder, token=None, dry_run=True)
 
 
 # A damaged cache: the export checks what it wrote before it moves it into place.
@@ -334,14 +337,16 @@ def test_a_label_changed_in_the_cached_arrow_file_is_caught(cached_build):
     data[offset] = 0  # train[0]: label 0 instead of 9, the file still valid
     arrow.write_bytes(data)
     assert builder.as_dataset(split="train")["label"][0] == 0
-    assert_export_refused(builder, out, digests(out), f"{TRAIN}: the train split's labels are not Fashion-MNIST's")
+    assert_export_refused(
+        builder, out, digests(out), f"fail verification: {TRAIN}: the train split's labels are not Fashion-MNIST's"
+    )
 
 
 def test_a_truncated_cached_arrow_file_is_named(cached_build):
     builder, out = cached_build
     arrow = cached_arrow_file(builder, "train")
     arrow.write_bytes(arrow.read_bytes()[:20_000])
-    assert_export_refused(builder, out, digests(out), "Expected to be able to read")
+    assert_export_refused(builder, out, digests(out), "is damaged: it cannot be read (Expected to be able to read")
 
 
 # The full export.

@@ -109,7 +109,7 @@ def copy_card_files(folder: Path) -> None:
         shutil.copyfile(REPO / name, folder / name)
 
 
-def damaged_cache(builder, out: Path, problem) -> ExportError:
+def damaged_cache(builder, out: Path, problem: str) -> ExportError:
     """What the export says when the prepared dataset it reads from the cache is not Fashion-MNIST as recorded."""
     return ExportError(
         f"The prepared dataset in the cache {builder.cache_dir} is damaged: {problem}. {out} was left as it was. "
@@ -134,14 +134,14 @@ def write_folder(builder, out: Path) -> Path:
         try:
             splits = builder.as_dataset()
         except (pa.ArrowException, OSError) as error:
-            raise damaged_cache(builder, out, error) from error
+            raise damaged_cache(builder, out, f"it cannot be read ({error})") from error
         for name, split in splits.items():
             log(f"Writing {DATA_FOLDER}/{name}-*.parquet ({split.num_rows:,} rows, {FILES_PER_SPLIT} files)")
             write_parquet_files(split, partial / DATA_FOLDER, name)
         try:
             verify_folder(partial)
         except VerificationError as error:
-            raise damaged_cache(builder, out, error.detail) from error
+            raise damaged_cache(builder, out, f"the files written from it fail verification: {error.detail}") from error
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
