@@ -300,8 +300,15 @@ def parse_args(argv):
     parser = argparse.ArgumentParser(
         prog="tools.verify", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("folder", nargs="?", type=Path, default=DEFAULT_FOLDER, help="the export folder to check")
-    parser.add_argument("--debug", action="store_true", default=cli.debug_default(), help=cli.DEBUG_HINT)
+    parser.add_argument(
+        "folder", nargs="?", type=Path, default=DEFAULT_FOLDER, help=f"the export folder (default: {DEFAULT_FOLDER})"
+    )
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        default=cli.debug_default(),
+        help="show the traceback of an error; FASHION_MNIST_DEBUG=1 does the same",
+    )
     return parser.parse_args(argv)
 
 
