@@ -83,7 +83,7 @@ def check_regular_file(folder: Path, name: str) -> None:
     for part in Path(name).parts:
         path = path / part
         if path.is_symlink():
-            kind = "a regular file" if path.name == Path(name).name else "a folder"
+            kind = "a regular file" if path == folder / name else "a folder"
             raise VerificationError(folder, path.relative_to(folder).as_posix(), f"a symbolic link, not {kind}")
     if not path.exists():
         raise VerificationError(folder, name, "missing")
@@ -99,6 +99,8 @@ def check_card(folder: Path) -> str:
         raise VerificationError(
             folder, "README.md", f"the card's YAML does not parse ({yaml_problem(error)})"
         ) from error
+    except UnicodeDecodeError as error:
+        raise VerificationError(folder, "README.md", f"not UTF-8 text ({error})") from error
     except ValueError as error:
         raise VerificationError(folder, "README.md", f"the card's YAML is not a mapping ({error})") from error
     problem = configs_problem(card.data.get("configs"))
