@@ -23,7 +23,7 @@ from collections import Counter
 from pathlib import Path
 
 import datasets
-import pyarrow.parquet as pq
+import pyarrow as pa
 from datasets.info import DatasetInfosDict
 from huggingface_hub import CommitOperationAdd, CommitOperationDelete, DatasetCard, HfApi
 from huggingface_hub.errors import HfHubHTTPError
@@ -38,6 +38,7 @@ from tools.layout import (
     SAMPLE_WARNING,
     parquet_file_names,
 )
+from tools.verify import VerificationError, verify_folder
 
 REPO = Path(__file__).resolve().parent.parent
 CARD = REPO / "README.md"
@@ -108,6 +109,15 @@ def copy_card_files(folder: Path) -> None:
         shutil.copyfile(REPO / name, folder / name)
 
 
+def damaged_cache(builder, out: Path, problem: str) -> ExportError:
+    """What the export says when the prepared dataset it reads from the cache is not Fashion-MNIST as recorded."""
+    return ExportError(
+        f"The prepared dataset in the cache {builder.cache_dir} is damaged: {problem}. {out} was left as it was. "
+        f"Remove {builder.cache_dir} (or pass another --cache-dir) and export again: the dataset is then prepared "
+        "anew from the verified archives."
+    )
+
+
 def write_folder(builder, out: Path) -> Path:
     """Write the Hub folder beside `out`, then move it into place: `out` is complete or untouched."""
     out = out.resolve()
@@ -121,9 +131,17 @@ def write_folder(builder, out: Path) -> Path:
         (partial / DATA_FOLDER).mkdir(parents=True)
         (partial / "README.md").write_text(render_card(builder.info, builder.config.name == "sample"), "utf-8")
         copy_card_files(partial)
-        for name, split in builder.as_dataset().items():
+        try:
+            splits = builder.as_dataset()
+        except (pa.ArrowException, OSError) as error:
+            raise damaged_cache(builder, out, f"it cannot be read ({error})") from error
+        for name, split in splits.items():
             log(f"Writing {DATA_FOLDER}/{name}-*.parquet ({split.num_rows:,} rows, {FILES_PER_SPLIT} files)")
             write_parquet_files(split, partial / DATA_FOLDER, name)
+        try:
+            verify_folder(partial)
+        except VerificationError as error:
+            raise damaged_cache(builder, out, f"the files written from it fail verification: {error.detail}") from error
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
@@ -151,26 +169,14 @@ def script_branch_operations(remote_files=()) -> list:
     return adds + deletes
 
 
-def check_publishable(folder: Path) -> None:
-    """Raise `ExportError` unless `folder` holds a complete export of the official archives."""
-    card = folder / "README.md"
-    if not card.is_file():
-        raise ExportError(f"{folder} is not an export: it has no README.md")
-    if SAMPLE_WARNING in card.read_text("utf-8"):
-        raise ExportError(f"Refusing to publish {folder}: it holds a sample build. Export the official archives.")
-    for split in fm.OFFICIAL_SPLITS:
-        files = sorted((folder / DATA_FOLDER).glob(f"{split.split}-*.parquet"))
-        rows = sum(pq.ParquetFile(path).metadata.num_rows for path in files)
-        if rows != split.num_examples:
-            raise ExportError(
-                f"Refusing to publish {folder}: its {split.split} files hold {rows:,} rows, "
-                f"the {split.split} split has {split.num_examples:,} (a sample or partial build)"
-            )
-
-
 def publish(repo_id: str, folder: Path, token: str | None, dry_run: bool) -> dict:
     """Push `folder` to `main` and the loading script to `script`; return the operations per branch."""
-    check_publishable(folder)
+    try:
+        config = verify_folder(folder)
+    except VerificationError as error:
+        raise ExportError(f"Refusing to publish {folder}: {error.detail}") from error
+    if config == "sample":
+        raise ExportError(f"Refusing to publish {folder}: it holds a sample build. Export the official archives.")
     api = HfApi(token=token)
     if dry_run:
         plan = {"main": main_branch_operations(folder), "script": script_branch_operations()}
