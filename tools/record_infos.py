@@ -12,6 +12,7 @@ import sys
 import tempfile
 
 from datasets.utils.py_utils import asdict
+from huggingface_hub import DatasetCard
 
 import fashion_mnist as fm
 from tools import cli, paths
@@ -44,6 +45,14 @@ def infos_json(builder) -> str:
     return json.dumps({builder.config.name: recorded_info(builder)}, indent=2) + "\n"
 
 
+def recorded_card(info) -> str:
+    """The repository's card as it is, repository-only parts included, with the YAML that the export writes
+    for this build."""
+    card = DatasetCard.load(CARD)
+    card.data = DatasetCard(render_card(info, sample=False)).data
+    return str(card)
+
+
 def record(data_dir: str) -> None:
     data_dir = paths.check_data_dir(data_dir)
     with tempfile.TemporaryDirectory() as cache_dir:
@@ -51,7 +60,7 @@ def record(data_dir: str) -> None:
         paths.write_files(
             {
                 INFOS: infos_json(builder).encode("utf-8"),
-                CARD: render_card(builder.info, sample=False).encode("utf-8"),
+                CARD: recorded_card(builder.info).encode("utf-8"),
             }
         )
     print(f"Recorded {INFOS.name} and the YAML of {CARD.name}")
