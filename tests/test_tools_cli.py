@@ -14,7 +14,7 @@ import pytest
 
 import fashion_mnist as fm
 from tests.fixtures import REPO, SAMPLE_DIR
-from tools import paths, record_infos
+from tools import cli, paths, record_infos
 from tools.idx import gzip_bytes, idx_bytes
 
 TOOLS = ["card_stats", "sample_grid", "make_sample", "near_duplicates", "record_infos"]
@@ -315,3 +315,42 @@ def test_record_infos_keeps_the_repository_only_parts_of_the_card():
     card = record_infos.recorded_card(info)
     assert "<!-- repo-only -->" in card
     assert card == RECORDED[1].read_text(encoding="utf-8"), "the card's YAML is this build's, and its text is kept"
+
+
+def test_an_output_folder_that_cannot_be_written_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setattr(paths.os, "access", lambda path, mode: False)
+    with pytest.raises(cli.UserError, match=rf"^--out {tmp_path}/x\.png: the folder {tmp_path} cannot be written$"):
+        paths.check_output_file(tmp_path / "x.png", "--out")
+
+
+@pytest.mark.real
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_record_infos_stopped_while_building_is_one_line_and_writes_nothing(signum, official_dir):
+    recorded = digests(RECORDED)
+    environment = {**os.environ, "HF_DATASETS_DISABLE_PROGRESS_BARS": "0"}
+    environment.pop("FASHION_MNIST_DEBUG", None)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tools.record_infos", "--data-dir", str(official_dir)],
+        cwd=REPO,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    stderr = ""
+    try:
+        while "Generating train split" not in stderr:  # progress bars end with \r, not \n: read by character
+            character = process.stderr.read(1)
+            assert character, f"the build ended before it generated anything: {stderr}"
+            stderr += character
+        process.send_signal(signum)
+        stdout, rest = process.communicate(timeout=120)
+    finally:
+        process.kill()
+    output = stderr + rest
+    assert process.returncode == 128 + signum
+    # The line may follow a progress bar that the signal cut short, on the same line of the terminal.
+    assert output.endswith(f"tools.record_infos: stopped by {signum.name}; nothing half-written was left\n")
+    assert output.count("tools.record_infos:") == 1 and "Traceback" not in output
+    assert stdout == ""
+    assert digests(RECORDED) == recorded
