@@ -325,9 +325,9 @@ def test_an_output_folder_that_cannot_be_written_is_refused(tmp_path, monkeypatc
 
 @pytest.mark.real
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
-def test_record_infos_stopped_while_building_is_one_line_and_writes_nothing(signum, official_dir):
+def test_record_infos_stopped_while_building_is_one_line_and_writes_nothing(signum, official_dir, tmp_path):
     recorded = digests(RECORDED)
-    environment = {**os.environ, "HF_DATASETS_DISABLE_PROGRESS_BARS": "0"}
+    environment = {**os.environ, "HF_DATASETS_DISABLE_PROGRESS_BARS": "0", "TMPDIR": str(tmp_path)}
     environment.pop("FASHION_MNIST_DEBUG", None)
     process = subprocess.Popen(
         [sys.executable, "-m", "tools.record_infos", "--data-dir", str(official_dir)],
@@ -354,3 +354,4 @@ def test_record_infos_stopped_while_building_is_one_line_and_writes_nothing(sign
     assert output.count("tools.record_infos:") == 1 and "Traceback" not in output
     assert stdout == ""
     assert digests(RECORDED) == recorded
+    assert listing(tmp_path) == [], "the build's temporary cache is removed"

@@ -3,7 +3,9 @@
     .venv/bin/python -m tools.make_sample --data-dir ../shared/fashion-mnist
 
 Writes the first examples of each split, repacked in the official IDX gzip format, and prints the
-size and SHA-256 of each file for SAMPLE_SPLITS in fashion_mnist.py.
+size and SHA-256 of each file for SAMPLE_SPLITS in fashion_mnist.py. `--out` (default dummy/) is created whole,
+or, if it exists, its four archives are replaced together; a file of an archive's name that is not an earlier
+sample archive is refused, and other files are left as they are.
 """
 
 import argparse
