@@ -10,12 +10,14 @@ recomputes them and checks the card against them.
 import argparse
 import dataclasses
 import hashlib
+import sys
 from decimal import Decimal, localcontext
 from pathlib import Path
 
 import numpy as np
 
 import fashion_mnist as fm
+from tools import cli, paths
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -239,13 +241,20 @@ def card_tables(data_dir: Path) -> dict[str, str]:
     }
 
 
-def main() -> None:
+def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data-dir", type=Path, default=REPO.parent / "shared" / "fashion-mnist")
-    args = parser.parse_args()
-    for heading, table in card_tables(args.data_dir).items():
-        print(f"#### {heading}\n\n{table}\n")
+    parser.add_argument(
+        "--data-dir", default=str(REPO.parent / "shared" / "fashion-mnist"), help="the four official archives"
+    )
+    parser.add_argument("--debug", action="store_true", default=cli.debug_default(), help=cli.DEBUG_HINT)
+    args = parser.parse_args(argv)
+
+    def print_tables():
+        for heading, table in card_tables(paths.check_data_dir(args.data_dir)).items():
+            print(f"#### {heading}\n\n{table}\n")
+
+    return cli.run("tools.card_stats", print_tables, debug=args.debug)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -3,41 +3,137 @@
     .venv/bin/python -m tools.make_sample --data-dir ../shared/fashion-mnist
 
 Writes the first examples of each split, repacked in the official IDX gzip format, and prints the
-size and SHA-256 of each file for SAMPLE_SPLITS in fashion_mnist.py.
+size and SHA-256 of each file for SAMPLE_SPLITS in fashion_mnist.py. `--out` (default dummy/) is created whole,
+or, if it exists, its four archives are replaced together; a file of an archive's name that is not an earlier
+sample archive is refused, and other files are left as they are.
 """
 
 import argparse
 import hashlib
+import os
+import shutil
+import sys
 from pathlib import Path
 
+import numpy as np
+
 import fashion_mnist as fm
+from tools import cli, paths
 from tools.idx import gzip_bytes, idx_bytes
 
 REPO = Path(__file__).resolve().parent.parent
 
 
-def sample_archives(data_dir: Path) -> dict[str, bytes]:
-    """File name -> bytes of each sample archive, cut from the verified official archives."""
+def official_arrays(data_dir: Path) -> dict[str, np.ndarray]:
+    """Archive file name -> its images or labels, read from the verified official archives in `data_dir`."""
+    arrays = {}
+    for split in fm.OFFICIAL_SPLITS:
+        images_gz = fm.read_verified(split.images, (str(data_dir / split.images.filename),))
+        labels_gz = fm.read_verified(split.labels, (str(data_dir / split.labels.filename),))
+        arrays[split.images.filename], arrays[split.labels.filename] = fm.read_split(images_gz, labels_gz, split)
+    return arrays
+
+
+def cut(arrays: dict[str, np.ndarray]) -> dict[str, bytes]:
+    """File name -> bytes of each sample archive: the first examples of each official archive's array."""
     archives = {}
     for official, sample in zip(fm.OFFICIAL_SPLITS, fm.SAMPLE_SPLITS, strict=True):
-        images_gz = fm.read_verified(official.images, (str(data_dir / official.images.filename),))
-        labels_gz = fm.read_verified(official.labels, (str(data_dir / official.labels.filename),))
-        images, labels = fm.read_split(images_gz, labels_gz, official)
-        archives[sample.images.filename] = gzip_bytes(idx_bytes(images[: sample.num_examples]))
-        archives[sample.labels.filename] = gzip_bytes(idx_bytes(labels[: sample.num_examples]))
+        for archive in (official.images, official.labels):
+            archives[archive.filename] = gzip_bytes(idx_bytes(arrays[archive.filename][: sample.num_examples]))
     return archives
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data-dir", type=Path, default=REPO.parent / "shared" / "fashion-mnist")
-    parser.add_argument("--out", type=Path, default=REPO / fm.SAMPLE_DIR)
-    args = parser.parse_args()
-    args.out.mkdir(parents=True, exist_ok=True)
-    for name, data in sample_archives(args.data_dir).items():
-        (args.out / name).write_bytes(data)
+def sample_archives(data_dir: Path) -> dict[str, bytes]:
+    """File name -> bytes of each sample archive, cut from the verified official archives."""
+    return cut(official_arrays(Path(data_dir)))
+
+
+def is_a_sample(path: Path, official: np.ndarray) -> bool:
+    """Whether the file at `path` is what this tool writes: a gzip IDX archive of the first examples of
+    `official` (fewer than all of them), whatever number of examples it was cut with."""
+    try:
+        payload = fm.gunzip(path.read_bytes(), str(path))
+        read = fm.read_images if official.ndim == 3 else fm.read_labels
+        array = read(payload, str(path))
+    except (OSError, fm.ArchiveError):
+        return False
+    return len(array) < len(official) and np.array_equal(array, official[: len(array)])
+
+
+def check_out(out: str, data_dir: Path) -> Path:
+    """The folder to write: `UserError` unless it is a folder, or nothing in a folder that can be written."""
+    if out == "":
+        raise cli.UserError("--out is empty; it must name the folder to write the sample archives in")
+    target = Path(os.path.realpath(out))
+    if target.exists():
+        if not target.is_dir():
+            raise cli.UserError(f"--out {out} is not a folder")
+        if target.samefile(data_dir):
+            raise cli.UserError(f"--out {out} is the --data-dir: the sample would replace the official archives")
+        paths.check_output_folder(target, f"--out {out}")
+    else:
+        paths.check_output_folder(target.parent, f"--out {out}")
+    return target
+
+
+def check_overwrites(out: Path, arrays: dict[str, np.ndarray]) -> None:
+    """`UserError` if a file that would be replaced in `out` is not a sample archive cut by this tool."""
+    for name, official in arrays.items():
+        path = out / name
+        if path.is_symlink():
+            raise cli.UserError(
+                f"--out {out} holds {name} as a symbolic link; it is left as it is: choose another --out"
+            )
+        if path.exists() and not is_a_sample(path, official):
+            raise cli.UserError(
+                f"--out {out} holds {name}, which is not a sample archive cut from the official {name}; "
+                "it is left as it is: move it away or choose another --out"
+            )
+
+
+def write_folder(out: Path, archives: dict[str, bytes]) -> None:
+    """The archives into `out`: a new folder appears whole, an existing one gets every file or none."""
+    if out.exists():
+        paths.write_files({out / name: data for name, data in archives.items()})
+        return
+    staging = paths.temporary_name(out)
+    staging.mkdir()
+    try:
+        for name, data in archives.items():
+            (staging / name).write_bytes(data)
+        with paths.signals_held():
+            staging.rename(out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def make(data_dir: str, out: str) -> None:
+    data_dir = paths.check_data_dir(data_dir)
+    target = check_out(out, data_dir)
+    arrays = official_arrays(data_dir)
+    if target.exists():
+        check_overwrites(target, arrays)
+    archives = cut(arrays)
+    write_folder(target, archives)
+    for name, data in archives.items():
         print(f'Archive("{name}", {len(data):_}, "{hashlib.sha256(data).hexdigest()}")')
 
 
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument(
+        "--data-dir", default=str(REPO.parent / "shared" / "fashion-mnist"), help="the four official archives"
+    )
+    parser.add_argument(
+        "--out",
+        default=str(REPO / fm.SAMPLE_DIR),
+        help="folder to write, created if missing; only earlier sample archives in it are replaced (default: dummy/)",
+    )
+    parser.add_argument("--debug", action="store_true", default=cli.debug_default(), help=cli.DEBUG_HINT)
+    args = parser.parse_args(argv)
+    return cli.run("tools.make_sample", lambda: make(args.data_dir, args.out), debug=args.debug)
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -15,6 +15,7 @@ import csv
 import dataclasses
 import io
 import itertools
+import sys
 import time
 from pathlib import Path
 
@@ -22,7 +23,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 import fashion_mnist as fm
-from tools import card_stats
+from tools import card_stats, cli, paths
 
 REPO = Path(__file__).resolve().parent.parent
 PAIRS_FILE = REPO / "near_duplicates.csv"
@@ -373,18 +374,24 @@ def picture_bytes(splits: dict, found: dict) -> bytes:
 # Command line.
 
 
-def main(argv=None) -> None:
+def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
-        "--data-dir", type=Path, default=REPO.parent / "shared" / "fashion-mnist", help="the four official archives"
+        "--data-dir", default=str(REPO.parent / "shared" / "fashion-mnist"), help="the four official archives"
     )
-    parser.add_argument("--pairs-out", type=Path, default=PAIRS_FILE, help="CSV file to write")
-    parser.add_argument("--picture-out", type=Path, default=PICTURE, help="PNG file to write")
+    parser.add_argument("--pairs-out", default=str(PAIRS_FILE), help="CSV file to write, in a folder that exists")
+    parser.add_argument("--picture-out", default=str(PICTURE), help="PNG file to write, in a folder that exists")
+    parser.add_argument("--debug", action="store_true", default=cli.debug_default(), help=cli.DEBUG_HINT)
     args = parser.parse_args(argv)
-    try:
-        splits = card_stats.load_official(args.data_dir)
-    except (OSError, fm.ArchiveError) as error:
-        raise SystemExit(f"Cannot read the official archives in {args.data_dir}: {error}") from None
+    return cli.run("tools.near_duplicates", lambda: run(args), debug=args.debug)
+
+
+def run(args) -> None:
+    pairs_out = paths.check_output_file(args.pairs_out, "--pairs-out")
+    picture_out = paths.check_output_file(args.picture_out, "--picture-out")
+    if pairs_out == picture_out:
+        raise cli.UserError(f"--pairs-out {args.pairs_out} and --picture-out {args.picture_out} are the same file")
+    splits = card_stats.load_official(paths.check_data_dir(args.data_dir))
     wall, cpu = time.perf_counter(), time.process_time()
     found = search(splits)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
@@ -394,11 +401,10 @@ def main(argv=None) -> None:
     print(f"\nNearest neighbour, images per distance:\n\n{histogram_table(found, splits)}")
     print(f"\nImages with a twin / pairs / pairs with different labels:\n\n{thresholds_table(found, splits)}")
     print(f"\nNear-duplicates (within {CRITERION} grey levels):\n\n{criterion_table(found, splits)}\n")
-    args.pairs_out.write_text(csv_text(pair_rows(found, splits)), encoding="utf-8")
-    args.picture_out.parent.mkdir(parents=True, exist_ok=True)
-    args.picture_out.write_bytes(picture_bytes(splits, found))
-    print(f"Wrote {args.pairs_out} and {args.picture_out}")
+    pairs_csv = csv_text(pair_rows(found, splits)).encode("utf-8")
+    paths.write_files({pairs_out: pairs_csv, picture_out: picture_bytes(splits, found)})
+    print(f"Wrote {Path(args.pairs_out)} and {Path(args.picture_out)}")
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -8,12 +8,15 @@ the `dataset_info`/`configs` block of README.md. tests/test_real_build.py rebuil
 
 import argparse
 import json
+import sys
 import tempfile
 
 from datasets.utils.py_utils import asdict
+from huggingface_hub import DatasetCard
 
 import fashion_mnist as fm
-from tools.export import CARD, REPO, build, render_card
+from tools import cli, paths
+from tools.export import CARD, REPO, ExportError, build, render_card
 
 INFOS = REPO / "dataset_infos.json"
 
@@ -42,16 +45,36 @@ def infos_json(builder) -> str:
     return json.dumps({builder.config.name: recorded_info(builder)}, indent=2) + "\n"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data-dir", default=str(REPO.parent / "shared" / "fashion-mnist"))
-    args = parser.parse_args()
+def recorded_card(info) -> str:
+    """The repository's card as it is, repository-only parts included, with the YAML that the export writes
+    for this build."""
+    card = DatasetCard.load(CARD)
+    card.data = DatasetCard(render_card(info, sample=False)).data
+    return str(card)
+
+
+def record(data_dir: str) -> None:
+    data_dir = paths.check_data_dir(data_dir)
     with tempfile.TemporaryDirectory() as cache_dir:
-        builder = build(data_dir=args.data_dir, cache_dir=cache_dir)
-        INFOS.write_text(infos_json(builder), encoding="utf-8")
-        CARD.write_text(render_card(builder.info, sample=False), encoding="utf-8")
+        builder = build(data_dir=str(data_dir), cache_dir=cache_dir)
+        paths.write_files(
+            {
+                INFOS: infos_json(builder).encode("utf-8"),
+                CARD: recorded_card(builder.info).encode("utf-8"),
+            }
+        )
     print(f"Recorded {INFOS.name} and the YAML of {CARD.name}")
 
 
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument(
+        "--data-dir", default=str(REPO.parent / "shared" / "fashion-mnist"), help="the four official archives"
+    )
+    parser.add_argument("--debug", action="store_true", default=cli.debug_default(), help=cli.DEBUG_HINT)
+    args = parser.parse_args(argv)
+    return cli.run("tools.record_infos", lambda: record(args.data_dir), debug=args.debug, user_errors=(ExportError,))
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -10,13 +10,14 @@ records which training image each tile is, for tests/test_sample_grid.py to chec
 import argparse
 import io
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont, PngImagePlugin
 
 import fashion_mnist as fm
-from tools import card_stats
+from tools import card_stats, cli, paths
 
 REPO = Path(__file__).resolve().parent.parent
 OUT = REPO / "images" / "examples.png"
@@ -72,17 +73,24 @@ def make(data_dir: Path) -> bytes:
     return png_bytes(draw(images, rows), rows)
 
 
-def main(argv=None) -> None:
+def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
-        "--data-dir", type=Path, default=REPO.parent / "shared" / "fashion-mnist", help="the four official archives"
+        "--data-dir", default=str(REPO.parent / "shared" / "fashion-mnist"), help="the four official archives"
     )
-    parser.add_argument("--out", type=Path, default=OUT, help="PNG file to write (default: images/examples.png)")
+    parser.add_argument(
+        "--out", default=str(OUT), help="PNG file to write, in a folder that exists (default: images/examples.png)"
+    )
+    parser.add_argument("--debug", action="store_true", default=cli.debug_default(), help=cli.DEBUG_HINT)
     args = parser.parse_args(argv)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_bytes(make(args.data_dir))
-    print(f"Wrote {args.out}")
+
+    def draw_picture():
+        out = paths.check_output_file(args.out, "--out")
+        paths.write_files({out: make(paths.check_data_dir(args.data_dir))})
+        print(f"Wrote {Path(args.out)}")
+
+    return cli.run("tools.sample_grid", draw_picture, debug=args.debug)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -1,0 +1,357 @@
+"""The tools other than tools.export, as a user runs them: in their own process, with the errors a user can make.
+Each error is one line, exit 1, no traceback, and nothing written."""
+
+import hashlib
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+
+import datasets
+import pytest
+
+import fashion_mnist as fm
+from tests.fixtures import REPO, SAMPLE_DIR
+from tools import cli, paths, record_infos
+from tools.idx import gzip_bytes, idx_bytes
+
+TOOLS = ["card_stats", "sample_grid", "make_sample", "near_duplicates", "record_infos"]
+ARCHIVES = [archive.filename for split in fm.OFFICIAL_SPLITS for archive in (split.images, split.labels)]
+# What record_infos rewrites in the repository.
+RECORDED = [REPO / "dataset_infos.json", REPO / "README.md"]
+
+
+def tool(name, *args, env=None):
+    """Run `python -m tools.NAME ARGS` in a fresh process; return (exit code, stdout, stderr)."""
+    environment = {**os.environ, "HF_DATASETS_DISABLE_PROGRESS_BARS": "1", **(env or {})}
+    if env is None or "FASHION_MNIST_DEBUG" not in env:
+        environment.pop("FASHION_MNIST_DEBUG", None)
+    done = subprocess.run(
+        [sys.executable, "-m", f"tools.{name}", *args],
+        cwd=REPO,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    return done.returncode, done.stdout, done.stderr
+
+
+def the_error(name, code, stderr) -> str:
+    """The one error line of a tool that failed as it should; the assertions that make it so."""
+    assert code == 1, stderr
+    assert "Traceback" not in stderr, stderr
+    lines = stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"tools.{name}: error: "), stderr
+    return lines[0]
+
+
+def digests(files):
+    return {path: hashlib.sha256(path.read_bytes()).hexdigest() for path in files}
+
+
+def listing(folder):
+    return sorted(str(path.relative_to(folder)) for path in folder.rglob("*"))
+
+
+# Wrong archives' folders.
+
+
+@pytest.fixture
+def data_dirs(tmp_path):
+    """Folder name -> (the --data-dir argument, the message it gets): each of them wrong in one way."""
+    cases = tmp_path / "cases"
+    cases.mkdir()
+    (cases / "a-file").write_text("not a folder\n")
+    wrong_size = cases / "wrong-size"  # the sample archives under the official names
+    wrong_size.mkdir()
+    for name in ARCHIVES:
+        (wrong_size / name).write_bytes((SAMPLE_DIR / name).read_bytes())
+    three = cases / "three"
+    three.mkdir()
+    for name in ARCHIVES[:3]:
+        (three / name).write_bytes((SAMPLE_DIR / name).read_bytes())
+    wrong_digest = cases / "wrong-digest"  # each archive's size, other bytes
+    wrong_digest.mkdir()
+    for split in fm.OFFICIAL_SPLITS:
+        for archive in (split.images, split.labels):
+            (wrong_digest / archive.filename).write_bytes(bytes(archive.num_bytes))
+    names = re.escape(", ".join(ARCHIVES))
+    images = fm.OFFICIAL_SPLITS[0].images
+    return {
+        "missing": (
+            str(cases / "nowhere"),
+            rf"--data-dir \S+/nowhere does not exist: give the folder that holds {names}$",
+        ),
+        "not a folder": (str(cases / "a-file"), r"--data-dir \S+/a-file is not a folder: give the folder that holds"),
+        "empty argument": ("", r"--data-dir is empty: give the folder that holds"),
+        "an archive missing": (str(three), r"--data-dir \S+/three has no t10k-labels-idx1-ubyte\.gz: give the"),
+        "wrong size": (
+            str(wrong_size),
+            r"\S+/wrong-size/train-images-idx3-ubyte\.gz: 26,562 bytes, but train-images-idx3-ubyte\.gz has "
+            r"26,421,880 bytes \(truncated, or not the archive\)$",
+        ),
+        "wrong SHA-256": (
+            str(wrong_digest),
+            rf"\S+/wrong-digest/train-images-idx3-ubyte\.gz: SHA-256 mismatch for train-images-idx3-ubyte\.gz: "
+            rf"got [0-9a-f]{{64}}, expected {images.sha256}$",
+        ),
+    }
+
+
+def output_args(name, out) -> list[str]:
+    """Each output of a tool, into `out`."""
+    return {
+        "sample_grid": ["--out", str(out / "examples.png")],
+        "make_sample": ["--out", str(out / "sample")],
+        "near_duplicates": ["--pairs-out", str(out / "pairs.csv"), "--picture-out", str(out / "pairs.png")],
+    }.get(name, [])
+
+
+@pytest.mark.parametrize("case", ["missing", "not a folder", "empty argument", "an archive missing", "wrong size"])
+@pytest.mark.parametrize("name", TOOLS)
+def test_a_wrong_data_dir_is_one_line_and_nothing_is_written(name, case, tmp_path, data_dirs):
+    data_dir, message = data_dirs[case]
+    out = tmp_path / "out"
+    out.mkdir()
+    recorded = digests(RECORDED)
+    code, stdout, stderr = tool(name, "--data-dir", data_dir, *output_args(name, out))
+    assert re.search(message, the_error(name, code, stderr))
+    assert stdout == ""
+    assert listing(out) == [], "nothing is written after an error"
+    assert digests(RECORDED) == recorded
+
+
+@pytest.mark.parametrize("name", TOOLS)
+def test_an_archive_with_the_wrong_digest_is_named(name, tmp_path, data_dirs):
+    data_dir, message = data_dirs["wrong SHA-256"]
+    out = tmp_path / "out"
+    out.mkdir()
+    code, _, stderr = tool(name, "--data-dir", data_dir, *output_args(name, out))
+    assert re.search(message, the_error(name, code, stderr))
+    assert listing(out) == []
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    for args, env in [(["--debug"], None), ([], {"FASHION_MNIST_DEBUG": "1"})]:
+        code, _, stderr = tool("card_stats", "--data-dir", str(tmp_path / "nowhere"), *args, env=env)
+        assert code != 0
+        assert "Traceback" in stderr and "nowhere does not exist" in stderr
+
+
+# Wrong output paths. The archives are the official ones: the only thing wrong is the output, and it is
+# refused before they are read (near_duplicates: before its search).
+
+
+def output_cases(tmp_path):
+    """Case -> (tool, arguments after --data-dir, the message); tmp_path/user holds a user's file and folder."""
+    user = tmp_path / "user"
+    missing = tmp_path / "missing"
+    return {
+        "sample_grid: folder missing": (
+            "sample_grid",
+            ["--out", str(missing / "x.png")],
+            r"--out \S+/missing/x\.png: the folder \S+/missing does not exist$",
+        ),
+        "sample_grid: a folder as the file": (
+            "sample_grid",
+            ["--out", str(user / "folder")],
+            r"--out \S+/user/folder is a folder; it must name the file to write$",
+        ),
+        "sample_grid: a file as the folder": (
+            "sample_grid",
+            ["--out", str(user / "notes.txt" / "x.png")],
+            r"--out \S+/notes\.txt/x\.png: \S+/user/notes\.txt is not a folder$",
+        ),
+        "sample_grid: a device": ("sample_grid", ["--out", os.devnull], r"--out /dev/null is not a regular file"),
+        "near_duplicates: --pairs-out folder missing": (
+            "near_duplicates",
+            ["--pairs-out", str(missing / "pairs.csv"), "--picture-out", str(user / "pairs.png")],
+            r"--pairs-out \S+/missing/pairs\.csv: the folder \S+/missing does not exist$",
+        ),
+        "near_duplicates: --picture-out folder missing": (
+            "near_duplicates",
+            ["--pairs-out", str(user / "pairs.csv"), "--picture-out", str(missing / "pairs.png")],
+            r"--picture-out \S+/missing/pairs\.png: the folder \S+/missing does not exist$",
+        ),
+        "near_duplicates: a folder as the file": (
+            "near_duplicates",
+            ["--pairs-out", str(user / "folder"), "--picture-out", str(user / "pairs.png")],
+            r"--pairs-out \S+/user/folder is a folder; it must name the file to write$",
+        ),
+        "near_duplicates: one file for both": (
+            "near_duplicates",
+            ["--pairs-out", str(user / "pairs"), "--picture-out", str(user / "pairs")],
+            r"--pairs-out \S+/pairs and --picture-out \S+/pairs are the same file$",
+        ),
+        "make_sample: a file as the folder": (
+            "make_sample",
+            ["--out", str(user / "notes.txt")],
+            r"--out \S+/user/notes\.txt is not a folder$",
+        ),
+        "make_sample: parent folder missing": (
+            "make_sample",
+            ["--out", str(missing / "sample")],
+            r"--out \S+/missing/sample: the folder \S+/missing does not exist$",
+        ),
+        "make_sample: a user's file under an archive's name": (
+            "make_sample",
+            ["--out", str(user)],
+            r"--out \S+/user holds t10k-labels-idx1-ubyte\.gz, which is not a sample archive cut from the official "
+            r"t10k-labels-idx1-ubyte\.gz; it is left as it is: move it away or choose another --out$",
+        ),
+    }
+
+
+@pytest.mark.real
+@pytest.mark.parametrize("case", list(output_cases(REPO)))
+def test_a_wrong_output_path_is_one_line_and_nothing_is_written(case, tmp_path, official_dir):
+    name, args, message = output_cases(tmp_path)[case]
+    user = tmp_path / "user"
+    (user / "folder").mkdir(parents=True)
+    (user / "notes.txt").write_text("a user's notes\n")
+    (user / "t10k-labels-idx1-ubyte.gz").write_text("a user's file\n")
+    before = digests(path for path in tmp_path.rglob("*") if path.is_file())
+    code, stdout, stderr = tool(name, "--data-dir", str(official_dir), *args)
+    assert re.search(message, the_error(name, code, stderr))
+    assert stdout == ""
+    assert digests(path for path in tmp_path.rglob("*") if path.is_file()) == before
+    assert listing(tmp_path) == ["user", "user/folder", "user/notes.txt", "user/t10k-labels-idx1-ubyte.gz"]
+
+
+def test_make_sample_refuses_the_data_dir_as_out(tmp_path, data_dirs):
+    data_dir, _ = data_dirs["wrong size"]
+    before = digests(path for path in tmp_path.rglob("*") if path.is_file())
+    code, _, stderr = tool("make_sample", "--data-dir", data_dir, "--out", data_dir)
+    error = the_error("make_sample", code, stderr)
+    assert error.endswith(f"--out {data_dir} is the --data-dir: the sample would replace the official archives")
+    assert digests(path for path in tmp_path.rglob("*") if path.is_file()) == before
+
+
+@pytest.mark.real
+def test_make_sample_replaces_earlier_samples_and_leaves_other_files(tmp_path, official_dir):
+    out = tmp_path / "sample"
+    out.mkdir()
+    cut_shorter = {name: (SAMPLE_DIR / name).read_bytes() for name in ARCHIVES}
+    # An earlier sample of fewer examples is also this tool's, and replaced.
+    images = fm.read_images(fm.gunzip(cut_shorter[ARCHIVES[0]], ARCHIVES[0]), ARCHIVES[0])
+    cut_shorter[ARCHIVES[0]] = gzip_bytes(idx_bytes(images[:7]))
+    for name, data in cut_shorter.items():
+        (out / name).write_bytes(data)
+    (out / "notes.txt").write_text("a user's notes\n")
+    code, stdout, stderr = tool("make_sample", "--data-dir", str(official_dir), "--out", str(out))
+    assert code == 0, stderr
+    assert {name: (out / name).read_bytes() for name in ARCHIVES} == {
+        name: (SAMPLE_DIR / name).read_bytes() for name in ARCHIVES
+    }
+    assert (out / "notes.txt").read_text() == "a user's notes\n"
+    assert listing(tmp_path) == ["sample", *(f"sample/{name}" for name in sorted([*ARCHIVES, "notes.txt"]))]
+    assert len(stdout.splitlines()) == len(ARCHIVES)
+
+
+@pytest.mark.real
+def test_make_sample_creates_a_new_out_whole(tmp_path, official_dir):
+    out = tmp_path / "sample"
+    code, _, stderr = tool("make_sample", "--data-dir", str(official_dir), "--out", str(out))
+    assert code == 0, stderr
+    assert listing(tmp_path) == ["sample", *(f"sample/{name}" for name in sorted(ARCHIVES))]
+    assert {name: (out / name).read_bytes() for name in ARCHIVES} == {
+        name: (SAMPLE_DIR / name).read_bytes() for name in ARCHIVES
+    }
+
+
+# Writing under a temporary name: an error or a signal leaves each file as it was or whole.
+
+
+def test_an_error_while_writing_leaves_every_file_as_it_was(tmp_path, monkeypatch):
+    first, second = tmp_path / "first.csv", tmp_path / "second.png"
+    first.write_bytes(b"old first")
+    real_fdopen = os.fdopen
+    opened = []
+
+    def fdopen_then_fail(*args, **kwargs):
+        opened.append(args)
+        if len(opened) == 2:
+            raise KeyboardInterrupt
+        return real_fdopen(*args, **kwargs)
+
+    monkeypatch.setattr(paths.os, "fdopen", fdopen_then_fail)
+    with pytest.raises(KeyboardInterrupt):
+        paths.write_files({first: b"new first", second: b"new second"})
+    assert first.read_bytes() == b"old first"
+    assert listing(tmp_path) == ["first.csv"], "no temporary file is left"
+
+
+def test_a_signal_during_the_renames_waits_until_every_file_is_in_place(tmp_path, monkeypatch):
+    first, second = tmp_path / "first.csv", tmp_path / "second.png"
+    first.write_bytes(b"old first")
+    second.write_bytes(b"old second")
+    real_replace = os.replace
+
+    def replace_then_signal(source, target):
+        real_replace(source, target)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(paths.os, "replace", replace_then_signal)
+    with pytest.raises(KeyboardInterrupt):
+        paths.write_files({first: b"new first", second: b"new second"})
+    assert (first.read_bytes(), second.read_bytes()) == (b"new first", b"new second")
+    assert listing(tmp_path) == ["first.csv", "second.png"]
+
+
+def test_written_files_get_the_usual_permissions(tmp_path):
+    mask = os.umask(0o022)
+    try:
+        paths.write_files({tmp_path / "new.csv": b"x"})
+    finally:
+        os.umask(mask)
+    assert (tmp_path / "new.csv").stat().st_mode & 0o777 == 0o644
+
+
+def test_record_infos_keeps_the_repository_only_parts_of_the_card():
+    info = datasets.DatasetInfo.from_dict(json.loads(RECORDED[0].read_text())["fashion_mnist"])
+    card = record_infos.recorded_card(info)
+    assert "<!-- repo-only -->" in card
+    assert card == RECORDED[1].read_text(encoding="utf-8"), "the card's YAML is this build's, and its text is kept"
+
+
+def test_an_output_folder_that_cannot_be_written_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setattr(paths.os, "access", lambda path, mode: False)
+    with pytest.raises(cli.UserError, match=rf"^--out {tmp_path}/x\.png: the folder {tmp_path} cannot be written$"):
+        paths.check_output_file(tmp_path / "x.png", "--out")
+
+
+@pytest.mark.real
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_record_infos_stopped_while_building_is_one_line_and_writes_nothing(signum, official_dir, tmp_path):
+    recorded = digests(RECORDED)
+    environment = {**os.environ, "HF_DATASETS_DISABLE_PROGRESS_BARS": "0", "TMPDIR": str(tmp_path)}
+    environment.pop("FASHION_MNIST_DEBUG", None)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tools.record_infos", "--data-dir", str(official_dir)],
+        cwd=REPO,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    stderr = ""
+    try:
+        while "Generating train split" not in stderr:  # progress bars end with \r, not \n: read by character
+            character = process.stderr.read(1)
+            assert character, f"the build ended before it generated anything: {stderr}"
+            stderr += character
+        process.send_signal(signum)
+        stdout, rest = process.communicate(timeout=120)
+    finally:
+        process.kill()
+    output = stderr + rest
+    assert process.returncode == 128 + signum
+    # The line may follow a progress bar that the signal cut short, on the same line of the terminal.
+    assert output.endswith(f"tools.record_infos: stopped by {signum.name}; nothing half-written was left\n")
+    assert output.count("tools.record_infos:") == 1 and "Traceback" not in output
+    assert stdout == ""
+    assert digests(RECORDED) == recorded
+    assert listing(tmp_path) == [], "the build's temporary cache is removed"
