@@ -401,7 +401,7 @@ class FashionMnist(datasets.GeneratorBasedBuilder):
             dl_manager, split.labels, self._candidates(split.labels), self.timeout, self.min_rate
         )
         images, labels = read_split(images_gz, labels_gz, split)
-        logger.info("Read the %s split: %s images and labels, well-formed IDX", split.split, f"{len(labels):,}")
+        logger.info("Checked the %s split: %s images and labels, well-formed IDX", split.split, f"{len(labels):,}")
         return images, labels
 
     def _candidates(self, archive: Archive) -> tuple:
