@@ -173,7 +173,6 @@ class DiskFullError(OSError):
 
 def verify_archive(data: bytes, archive: Archive, source: str) -> None:
     """Raise `ArchiveError` unless `data` has the archive's exact size and SHA-256."""
-
     if len(data) != archive.num_bytes:
         raise ArchiveError(
             f"{source}: {len(data):,} bytes, but {archive.filename} has {archive.num_bytes:,} bytes "
