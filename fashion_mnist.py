@@ -4,7 +4,9 @@ A `datasets` builder that fetches the four official IDX archives, verifies their
 reads them strictly and yields PNG images with their labels in the archives' order.
 """
 
+import contextlib
 import dataclasses
+import errno
 import gzip
 import hashlib
 import logging
@@ -12,11 +14,12 @@ import math
 import os
 import struct
 import zlib
-from collections.abc import Iterator
 
 import aiohttp
 import datasets
+import filelock
 import numpy as np
+from datasets.utils.file_utils import hash_url_to_filename
 
 _CITATION = """\
 @article{xiao2017fashionmnist,
@@ -63,13 +66,14 @@ BASE_URLS = (
     "https://github.com/zalandoresearch/fashion-mnist/raw/master/data/fashion/",
     "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
 )
-# Examples per generator shard: lets `num_proc` and streaming workers split a split, and bounds what a
-# worker holds at a time.
+# Examples per generator shard: lets `num_proc` and streaming workers split a split.
 SHARD_SIZE = 1_000
-CHUNK_SIZE = 1 << 20  # bytes decompressed at a time when an archive is checked without holding it
 # Seconds a host may take to connect, or to send the next bytes, before the next host is tried. aiohttp's
 # own default, 5 minutes for the whole transfer, waits long on a silent host and cuts a slow download.
 TIMEOUT = 60
+# The slowest download accepted, in bytes per second: a host must deliver an archive within TIMEOUT plus its
+# size at this rate (about 9 minutes for the train images), or the next host is tried.
+MIN_RATE = 50_000
 
 
 @dataclasses.dataclass(frozen=True)
@@ -156,31 +160,25 @@ class ArchiveUnavailableError(ConnectionError):
     """No location of an archive could be read."""
 
 
+class DownloadLimitError(ConnectionError):
+    """A host sent more bytes than the archive has, or was too slow: it is abandoned for the next one."""
+
+
+class DiskFullError(OSError):
+    """The downloads folder ran out of space: no host can help."""
+
+
 # Reading and checking archives: pure functions, usable without the builder.
 
 
 def verify_archive(data: bytes, archive: Archive, source: str) -> None:
     """Raise `ArchiveError` unless `data` has the archive's exact size and SHA-256."""
-    _verify(len(data), lambda: hashlib.sha256(data), archive, source)
-
-
-def verify_file(path: str, archive: Archive, source: str) -> None:
-    """`verify_archive` for a local file, hashed in chunks rather than read whole."""
-
-    def digest():
-        with open(path, "rb") as file:
-            return hashlib.file_digest(file, "sha256")
-
-    _verify(os.path.getsize(path), digest, archive, source)
-
-
-def _verify(size: int, digest, archive: Archive, source: str) -> None:
-    if size != archive.num_bytes:
+    if len(data) != archive.num_bytes:
         raise ArchiveError(
-            f"{source}: {size:,} bytes, but {archive.filename} has {archive.num_bytes:,} bytes "
+            f"{source}: {len(data):,} bytes, but {archive.filename} has {archive.num_bytes:,} bytes "
             "(truncated, or not the archive)"
         )
-    digest = digest().hexdigest()
+    digest = hashlib.sha256(data).hexdigest()
     if digest != archive.sha256:
         raise ArchiveError(
             f"{source}: SHA-256 mismatch for {archive.filename}: got {digest}, expected {archive.sha256}"
@@ -196,10 +194,9 @@ def gunzip(data: bytes, source: str) -> bytes:
         raise ArchiveError(f"{source}: not a valid gzip file ({error})") from error
 
 
-def _read_header(payload: bytes, source: str, magic: int, num_dims: int, size: int | None = None) -> tuple[int, ...]:
-    """The dimensions in an IDX header, checked against the file's size: `len(payload)`, or `size` when
-    `payload` holds only the start of the file."""
-    size = len(payload) if size is None else size
+def _read_header(payload: bytes, source: str, magic: int, num_dims: int) -> tuple[int, ...]:
+    """The dimensions in an IDX header, checked against the file's size."""
+    size = len(payload)
     header_size = 4 * (1 + num_dims)
     found_magic = struct.unpack_from(">I", payload)[0] if len(payload) >= 4 else None
     if found_magic != magic:
@@ -226,15 +223,10 @@ def _read_header(payload: bytes, source: str, magic: int, num_dims: int, size: i
 
 def read_images(payload: bytes, source: str) -> np.ndarray:
     """Parse a decompressed IDX images file into a read-only uint8 array of shape (count, 28, 28)."""
-    count = _read_images_header(payload, source)
-    return np.frombuffer(payload, dtype=np.uint8, offset=IMAGES_HEADER_SIZE).reshape(count, IMAGE_SIDE, IMAGE_SIDE)
-
-
-def _read_images_header(payload: bytes, source: str, size: int | None = None) -> int:
-    count, rows, cols = _read_header(payload, source, IMAGES_MAGIC, num_dims=3, size=size)
+    count, rows, cols = _read_header(payload, source, IMAGES_MAGIC, num_dims=3)
     if (rows, cols) != (IMAGE_SIDE, IMAGE_SIDE):
         raise ArchiveError(f"{source}: images are {rows}x{cols}, expected {IMAGE_SIDE}x{IMAGE_SIDE}")
-    return count
+    return np.frombuffer(payload, dtype=np.uint8, offset=IMAGES_HEADER_SIZE).reshape(count, IMAGE_SIDE, IMAGE_SIDE)
 
 
 def read_labels(payload: bytes, source: str) -> np.ndarray:
@@ -257,35 +249,6 @@ def read_split(images_gz: bytes, labels_gz: bytes, split: SplitArchives) -> tupl
     labels = read_labels(gunzip(labels_gz, split.labels.filename), split.labels.filename)
     _check_counts(len(images), len(labels), split)
     return images, labels
-
-
-def check_split(images_path: str, labels_path: str, split: SplitArchives) -> None:
-    """What `read_split` checks, for a split's two local archive files, without holding the images: they
-    are decompressed in chunks and counted."""
-    source = split.images.filename
-    if os.path.getsize(images_path) == 0:
-        gunzip(b"", source)  # the same error as for an empty file read whole
-    try:
-        with gzip.open(images_path, "rb") as file:
-            header = file.read(IMAGES_HEADER_SIZE)
-            size = len(header)
-            while chunk := file.read(CHUNK_SIZE):
-                size += len(chunk)
-    except (OSError, EOFError, zlib.error) as error:
-        raise ArchiveError(f"{source}: not a valid gzip file ({error})") from error
-    num_images = _read_images_header(header, source, size=size)
-    labels = read_labels(gunzip(_read_bytes(labels_path), split.labels.filename), split.labels.filename)
-    _check_counts(num_images, len(labels), split)
-
-
-def read_image_shards(images_path: str, shards: list) -> Iterator[np.ndarray]:
-    """The images of each (start, stop) shard of a checked images file, decompressed only as far as that
-    shard: one shard in memory at a time."""
-    with gzip.open(images_path, "rb") as file:
-        for start, stop in shards:
-            file.seek(IMAGES_HEADER_SIZE + start * IMAGE_SIDE * IMAGE_SIDE)
-            data = file.read((stop - start) * IMAGE_SIDE * IMAGE_SIDE)
-            yield np.frombuffer(data, dtype=np.uint8).reshape(stop - start, IMAGE_SIDE, IMAGE_SIDE)
 
 
 def _check_counts(num_images: int, num_labels: int, split: SplitArchives) -> None:
@@ -365,9 +328,20 @@ class FashionMnist(datasets.GeneratorBasedBuilder):
     ]
     DEFAULT_CONFIG_NAME = "fashion_mnist"
 
-    def __init__(self, *args, base_path=None, storage_options=None, timeout: float = TIMEOUT, **kwargs):
+    def __init__(
+        self,
+        *args,
+        base_path=None,
+        storage_options=None,
+        timeout: float = TIMEOUT,
+        min_rate: float = MIN_RATE,
+        **kwargs,
+    ):
+        if not min_rate > 0:
+            raise ValueError(f"min_rate must be a positive number of bytes per second, got {min_rate!r}")
         if kwargs.get("config_name") == "sample":
             kwargs["dataset_name"] = SAMPLE_DATASET_NAME
+        self.timeout, self.min_rate = timeout, min_rate
         # Relative locations (the bundled sample) resolve beside this script when it is used as a class.
         super().__init__(
             *args,
@@ -387,43 +361,47 @@ class FashionMnist(datasets.GeneratorBasedBuilder):
         )
 
     def _split_generators(self, dl_manager):
-        streaming = isinstance(dl_manager, datasets.StreamingDownloadManager)
-        if not streaming:
-            # Reuse a cached download without asking its host for an ETag, which needs the host up: the
-            # SHA-256 check says whether it is the archive. datasets does this unless given a DownloadConfig.
-            dl_manager.download_config = dataclasses.replace(dl_manager.download_config, use_etag=False)
-        generators = []
-        for split in self.config.splits:
-            locations = {}
-            for kind in ("images", "labels"):
-                archive = getattr(split, kind)
-                candidates = self._candidates(archive)
-                # Streaming reads (and verifies) the archives while generating; otherwise fetch and
-                # verify every archive now, so that a bad one fails before any split is written.
-                if streaming:
-                    locations[kind] = tuple(dl_manager.download(location) for location in candidates)
-                else:
-                    locations[kind] = (fetch_verified(dl_manager, archive, candidates),)
-            if not streaming:
-                # Parse the split now too, so that archives that verify but hold malformed IDX (possible
-                # with checksums other than the official ones) fail before any split is written.
-                check_split(*locations["images"], *locations["labels"], split)
-                logger.info(
-                    "Checked the %s split: %s images and labels, well-formed IDX",
-                    split.split,
-                    f"{split.num_examples:,}",
-                )
-            shards = [
-                (start, min(start + SHARD_SIZE, split.num_examples))
-                for start in range(0, split.num_examples, SHARD_SIZE)
-            ]
-            generators.append(
+        if isinstance(dl_manager, datasets.StreamingDownloadManager):
+            # Each streaming worker reads, verifies and parses the archives of its shards (`read_verified`).
+            return [
                 datasets.SplitGenerator(
                     name=split.split,
-                    gen_kwargs={"split": split.split, **locations, "shards": shards, "checked": not streaming},
+                    gen_kwargs={
+                        "split": split.split,
+                        "sources": tuple(
+                            tuple(dl_manager.download(location) for location in self._candidates(archive))
+                            for archive in (split.images, split.labels)
+                        ),
+                        "ranges": _shard_ranges(split.num_examples),
+                    },
                 )
+                for split in self.config.splits
+            ]
+        # Reuse a cached download without asking its host for an ETag, which needs the host up: the
+        # SHA-256 check says whether it is the archive. datasets does this unless given a DownloadConfig.
+        dl_manager.download_config = dataclasses.replace(dl_manager.download_config, use_etag=False)
+        generators = []
+        for split in self.config.splits:
+            images, labels = self._read_split(dl_manager, split)
+            # datasets shares out a list in gen_kwargs among the `num_proc` jobs: each gets its own blocks.
+            blocks = [(start, images[start:stop], labels[start:stop]) for start, stop in _shard_ranges(len(labels))]
+            generators.append(
+                datasets.SplitGenerator(name=split.split, gen_kwargs={"split": split.split, "blocks": blocks})
             )
         return generators
+
+    def _read_split(self, dl_manager, split: SplitArchives) -> tuple[np.ndarray, np.ndarray]:
+        """Fetch and parse a split's archives before any split is written, so that a bad one fails first.
+        Each archive is read once: the bytes hashed are the bytes parsed, and nothing opens the file again."""
+        images_gz = fetch_verified(
+            dl_manager, split.images, self._candidates(split.images), self.timeout, self.min_rate
+        )
+        labels_gz = fetch_verified(
+            dl_manager, split.labels, self._candidates(split.labels), self.timeout, self.min_rate
+        )
+        images, labels = read_split(images_gz, labels_gz, split)
+        logger.info("Checked the %s split: %s images and labels, well-formed IDX", split.split, f"{len(labels):,}")
+        return images, labels
 
     def _candidates(self, archive: Archive) -> tuple:
         if self.config.data_dir:
@@ -442,52 +420,70 @@ class FashionMnist(datasets.GeneratorBasedBuilder):
             return (path,)
         return tuple(base_url + archive.filename for base_url in self.config.base_urls)
 
-    def _generate_examples(self, split, images, labels, shards, checked=False):
-        archives = next(s for s in self.config.splits if s.split == split)
-        if checked:
-            # Local files that _split_generators verified and parsed: verify them again (hashed in
-            # chunks), then decompress one shard at a time instead of holding the split, so that each
-            # of the `num_proc` workers stays small.
-            verify_file(images[0], archives.images, images[0])
-            verify_file(labels[0], archives.labels, labels[0])
-            all_labels = read_labels(gunzip(_read_bytes(labels[0]), labels[0]), labels[0])
-            blocks = read_image_shards(images[0], shards)
-        else:
-            all_images, all_labels = read_split(
-                read_verified(archives.images, images), read_verified(archives.labels, labels), archives
+    def _generate_examples(self, split, blocks=None, sources=None, ranges=None):
+        """The examples of `blocks`, each (index of its first example, images, labels); when streaming, of the
+        `ranges` of examples of the archives read from `sources`, (image candidates, label candidates)."""
+        if sources is not None:
+            archives = next(s for s in self.config.splits if s.split == split)
+            images, labels = read_split(
+                read_verified(archives.images, sources[0]), read_verified(archives.labels, sources[1]), archives
             )
-            blocks = (all_images[start:stop] for start, stop in shards)
-        for (start, stop), block in zip(shards, blocks, strict=True):
+            blocks = [(start, images[start:stop], labels[start:stop]) for start, stop in ranges]
+        for start, images, labels in blocks:
             # The image in the Image feature's storage form, PNG bytes and no path, so that `datasets`
             # stores it as it is instead of encoding it again; the label as a Python int.
-            pngs = encode_pngs(block)
-            for index, (png, label) in enumerate(zip(pngs, all_labels[start:stop].tolist(), strict=True), start):
+            pngs = encode_pngs(images)
+            for index, (png, label) in enumerate(zip(pngs, labels.tolist(), strict=True), start):
                 yield index, {"image": {"bytes": png, "path": None}, "label": label}
 
 
-def fetch_verified(dl_manager, archive: Archive, candidates: tuple) -> str:
-    """Download the first candidate whose bytes verify and return its local path.
+def _shard_ranges(num_examples: int) -> list[tuple[int, int]]:
+    return [(start, min(start + SHARD_SIZE, num_examples)) for start in range(0, num_examples, SHARD_SIZE)]
 
-    A download that fails verification is dropped from the cache and fetched once more: the cached copy
-    may have been cut or altered since it was fetched, or the connection may have ended early. A local
-    archive that fails is reported as it is, and never deleted."""
+
+def fetch_verified(
+    dl_manager, archive: Archive, candidates: tuple, timeout: float = TIMEOUT, min_rate: float = MIN_RATE
+) -> bytes:
+    """The bytes of the first candidate that verifies, read from disk once.
+
+    A download from a host is abandoned when it sends more bytes than the archive has or misses its
+    deadline (`_bounded_download`). A download that fails verification is dropped from the cache and
+    fetched once more: the cached copy may have been cut or altered since it was fetched, or the
+    connection may have ended early. What the download manager did not download itself (a local path, a
+    file:// URL) is reported as it is, and never deleted."""
+    deadline = timeout + archive.num_bytes / min_rate
 
     def download(location):
-        attempts = 2 if "://" in location else 1
-        for attempt in range(1, attempts + 1):
-            path = None
+        for attempt in (1, 2):
             try:
                 logger.info("Getting %s from %s", archive.filename, location)
-                path = dl_manager.download(location)
-                verify_file(path, archive, location)
+                with _bounded_download(dl_manager, archive, timeout, deadline):
+                    path = dl_manager.download(location)
+                data = _read_bytes(path)
+                verify_archive(data, archive, location)
                 logger.info(
                     "Verified %s: %s bytes, SHA-256 %s", archive.filename, f"{archive.num_bytes:,}", archive.sha256
                 )
-                return path
-            except (ArchiveError, aiohttp.ClientPayloadError):  # bad bytes, or a body cut short
-                if path is not None and "://" in location:
-                    _forget_download(path)
-                if attempt == attempts:
+                return data
+            except Exception as error:
+                removed = _forget_download(dl_manager, location)
+                if _caused_by(error, lambda e: isinstance(e, OSError) and e.errno == errno.ENOSPC):
+                    raise DiskFullError(
+                        f"No space left in {_downloads_folder(dl_manager)} for {archive.filename} "
+                        f"({archive.num_bytes:,} bytes) from {location}: free some space there, or build with "
+                        "a cache_dir elsewhere"
+                    ) from error
+                if limit := _caused_by(error, lambda e: isinstance(e, DownloadLimitError)):
+                    raise DownloadLimitError(str(limit)) from error
+                # aiohttp's total timeout, the deadline, raises a bare TimeoutError; its connect and read
+                # timeouts raise subclasses of their own.
+                if _caused_by(error, lambda e: type(e) is TimeoutError):
+                    raise DownloadLimitError(
+                        f"too slow: not complete within {deadline:,.1f} s ({archive.num_bytes:,} bytes at "
+                        f"{min_rate:,} bytes/s, plus the {timeout:g} s timeout)"
+                    ) from error
+                bad_bytes = isinstance(error, (ArchiveError, aiohttp.ClientPayloadError))
+                if not (bad_bytes and removed and attempt == 1):
                     raise
 
     return _first_success(archive, candidates, download)
@@ -511,14 +507,15 @@ def _read_bytes(location: str) -> bytes:
 
 
 def _first_success(archive: Archive, candidates: tuple, attempt):
-    """`attempt(location)` for each candidate in turn: a local file's error is raised as it is, while
-    a failing host (unreachable, error status, bad bytes) is noted and the next one tried."""
+    """`attempt(location)` for each candidate in turn: a local file's error, or a full disk, is raised as
+    it is, while a failing host (unreachable, error status, bad bytes, too slow) is noted and the next one
+    tried."""
     failures = []
     for location in candidates:
         try:
             return attempt(location)
         except Exception as error:
-            if "://" not in location:
+            if "://" not in location or isinstance(error, DiskFullError):
                 raise
             failures.append(f"  {location}: {_describe(error, location)}")
     raise ArchiveUnavailableError(
@@ -555,8 +552,97 @@ def _with_http_timeout(storage_options: dict | None, timeout: float) -> dict:
     return options
 
 
-def _forget_download(path: str) -> None:
-    """Drop a cached download that failed verification, so that the next attempt fetches it again."""
-    for stale in (path, path + ".json", path + ".lock"):
-        if os.path.exists(stale):
-            os.remove(stale)
+def _caused_by(error: BaseException, matches) -> BaseException | None:
+    """The first exception in `error`'s chain of causes for which `matches` is true."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        if matches(error):
+            return error
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return None
+
+
+@contextlib.contextmanager
+def _bounded_download(dl_manager, archive: Archive, timeout: float, deadline: float):
+    """Within this block, each HTTP(S) request of the download manager (fsspec's HEAD, then its GET) must
+    be complete within `deadline` seconds, and may not receive more than the archive's bytes."""
+    config = dl_manager.download_config
+    options = _with_http_timeout(config.storage_options, timeout)
+    for protocol in ("http", "https"):
+        client_kwargs = dict(options[protocol]["client_kwargs"])
+        limits = client_kwargs["timeout"]
+        if isinstance(limits, aiohttp.ClientTimeout) and limits.total is None:
+            client_kwargs["timeout"] = aiohttp.ClientTimeout(
+                total=deadline,
+                connect=limits.connect,
+                sock_read=limits.sock_read,
+                sock_connect=limits.sock_connect,
+                ceil_threshold=limits.ceil_threshold,
+            )
+        client_kwargs.setdefault("response_class", type("CappedResponse", (_CappedResponse,), {"archive": archive}))
+        # A filesystem of its own for these limits, which fsspec would otherwise keep for the whole process.
+        options[protocol] = {**options[protocol], "client_kwargs": client_kwargs, "skip_instance_cache": True}
+    dl_manager.download_config = dataclasses.replace(config, storage_options=options)
+    try:
+        yield
+    finally:
+        dl_manager.download_config = config
+
+
+class _CappedResponse(aiohttp.ClientResponse):
+    """An HTTP response that fails when its body would be longer than `archive`. aiohttp sets no limit on a
+    body's size, and its trace signal for received chunks fires only when a whole body is read at once, not
+    for the chunks fsspec reads."""
+
+    archive: Archive
+
+    async def start(self, connection):
+        await super().start(connection)
+        if self.content_length is not None and self.content_length > self.archive.num_bytes:
+            raise DownloadLimitError(
+                f"announces {self.content_length:,} bytes, more than the {self.archive.num_bytes:,} bytes of "
+                f"{self.archive.filename}"
+            )
+        self.content = _CappedStream(self.content, self.archive)
+        return self
+
+
+class _CappedStream:
+    """A response body (an aiohttp StreamReader) whose `read` fails once it has returned more bytes than the
+    archive has; everything else is the stream's."""
+
+    def __init__(self, stream, archive: Archive):
+        self._stream, self._archive, self._received = stream, archive, 0
+
+    async def read(self, n: int = -1) -> bytes:
+        data = await self._stream.read(n)
+        self._received += len(data)
+        if self._received > self._archive.num_bytes:
+            raise DownloadLimitError(
+                f"sent more than the {self._archive.num_bytes:,} bytes of {self._archive.filename}"
+            )
+        return data
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+def _downloads_folder(dl_manager) -> str:
+    return dl_manager.download_config.cache_dir or datasets.config.DOWNLOADED_DATASETS_PATH
+
+
+def _forget_download(dl_manager, location: str) -> bool:
+    """Remove what the download manager saved for the URL `location` in its downloads folder: the file, its
+    metadata, and a partial download. Nothing else: for a local path or a file:// URL the download manager
+    returns the user's own file, which is never removed. Return whether anything was removed."""
+    cached = os.path.join(_downloads_folder(dl_manager), hash_url_to_filename(location, etag=None))
+    paths = [cached, cached + ".json", cached + ".incomplete"]
+    if not any(os.path.lexists(path) for path in paths):
+        return False
+    # The lock datasets holds while it downloads: another build's download of the same URL is left alone.
+    with filelock.FileLock(cached + ".lock"):
+        for path in paths:
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(path)
+    return True

@@ -16,6 +16,9 @@ A HEAD request gets the headers its next GET would get.
     truncate-no-length  200 without Content-Length, half the bytes, then the connection closes
     stall               200 announcing the full Content-Length, half the bytes, then silence until stopped
     hang                reads the request, then never answers until stopped
+    trickle             200 announcing the full Content-Length, then one byte every TRICKLE_INTERVAL seconds
+    endless             200 without Content-Length, the file's bytes, then zeros until the client hangs up
+    oversize            200 announcing and sending the file's bytes followed by as many zeros
 
 `refused_url()` yields a base URL whose port refuses connections.
 """
@@ -25,7 +28,21 @@ import http.server
 import socket
 import threading
 
-BEHAVIORS = ("ok", "404", "500", "html", "truncate", "truncate-no-length", "stall", "hang")
+BEHAVIORS = (
+    "ok",
+    "404",
+    "500",
+    "html",
+    "truncate",
+    "truncate-no-length",
+    "stall",
+    "hang",
+    "trickle",
+    "endless",
+    "oversize",
+)
+TRICKLE_INTERVAL = 0.3  # seconds between two bytes of a trickle: less than any read timeout in the tests
+ENDLESS_CHUNK = bytes(64 * 1024)
 HTML_PAGE = b"<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head><body>Proxy error</body></html>\n"
 
 
@@ -64,18 +81,39 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             if send_body:
                 self.wfile.write(HTML_PAGE)
             return
-        length = None if behavior == "truncate-no-length" else len(data)
+        if behavior == "oversize":
+            data += bytes(len(data))
+        length = None if behavior in ("truncate-no-length", "endless") else len(data)
         self._headers(200, "application/octet-stream", length)
         if not send_body:
             return
-        if behavior == "ok":
+        if behavior in ("ok", "oversize"):
             self.wfile.write(data)
+            return
+        if behavior in ("trickle", "endless"):
+            self._send_slowly_or_forever(data, behavior)
             return
         self.wfile.write(data[: len(data) // 2])
         self.wfile.flush()
         if behavior == "stall":
             owner.stopping.wait()
         # truncate, truncate-no-length: HTTP/1.0, so returning closes the connection.
+
+    def _send_slowly_or_forever(self, data: bytes, behavior: str) -> None:
+        stopping = self.server.owner.stopping
+        try:
+            if behavior == "trickle":
+                for offset in range(len(data)):
+                    if stopping.wait(TRICKLE_INTERVAL):
+                        return
+                    self.wfile.write(data[offset : offset + 1])
+                    self.wfile.flush()
+            else:
+                self.wfile.write(data)
+                while not stopping.is_set():
+                    self.wfile.write(ENDLESS_CHUNK)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up, as it should
 
     def _headers(self, status: int, content_type: str, length: int | None) -> None:
         self.send_response(status)

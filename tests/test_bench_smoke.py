@@ -97,6 +97,6 @@ def test_targets_are_listed_with_their_values(report):
 def test_cpu_breakdown_covers_every_stage(report):
     breakdown = report["cpu_breakdown"]
     assert breakdown["num_examples"] == 100
-    assert set(breakdown["stages"]) == {"verify", "check", "decompress", "encode", "datasets"}
+    assert set(breakdown["stages"]) == {"read", "verify", "decompress", "encode", "datasets"}
     assert all(positive(seconds) for seconds in breakdown["stages"].values())
     assert sum(breakdown["stages"].values()) < report["figures"]["build_ours_1proc_cpu_seconds"]

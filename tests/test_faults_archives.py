@@ -14,6 +14,7 @@ import dataclasses
 import re
 import struct
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -38,6 +39,13 @@ from tools.idx import gzip_bytes, idx_bytes
 GOOD = sample_files()
 IMAGES, LABELS = archive_arrays(SAMPLE_DIR, "train")  # 60 train examples
 IMAGES_IDX, LABELS_IDX = idx_bytes(IMAGES), idx_bytes(LABELS)
+# Valid archives of as many examples as the sample's, with other pixels and labels.
+FAKES = {
+    name: gzip_bytes(idx_bytes(255 - images)) if "images" in name else gzip_bytes(idx_bytes((labels + 1) % 10))
+    for split in ("train", "test")
+    for images, labels in [archive_arrays(SAMPLE_DIR, split)]
+    for name in {"train": (TRAIN_IMAGES, TRAIN_LABELS), "test": (TEST_IMAGES, TEST_LABELS)}[split]
+}
 
 
 def cut(data: bytes, offset: int) -> bytes:
@@ -219,6 +227,13 @@ def expected_error(variant: Variant, checksums: str, source: str, location: str)
     problem = rf"{re.escape(location + name)}: ([\d,]+ bytes, but {re.escape(name)} has [\d,]+ bytes|SHA-256 mismatch)"
     if source == "data_dir":
         return fm.ArchiveError, problem
+    size = next(a.num_bytes for split in fm.SAMPLE_SPLITS for a in (split.images, split.labels) if a.filename == name)
+    if len(altered[name]) > size:
+        # A host that announces more bytes than the archive has is abandoned before the download.
+        problem = (
+            rf"{re.escape(location + name)}: DownloadLimitError: announces {len(altered[name]):,} bytes, "
+            rf"more than the {size:,} bytes of {re.escape(name)}"
+        )
     # The only host served bad bytes: no host worked, and the message says what each one gave.
     return fm.ArchiveUnavailableError, rf"Could not get a valid {re.escape(name)} from any host(.|\n)*{problem}"
 
@@ -276,6 +291,65 @@ def test_a_bad_archive_in_a_relative_data_dir_is_reported_and_kept(tmp_path, mon
     assert_sample_rows(builder)
 
 
+@pytest.mark.parametrize("source", ["data_dir", "download"])
+def test_an_archive_file_replaced_right_after_it_was_read_changes_nothing(tmp_path, monkeypatch, source):
+    """The bytes verified are the bytes parsed: each archive file is read once per build, its bytes hashed and
+    decoded, and never opened again. Replacing every file by a valid fake right after that read changes
+    nothing in the build."""
+    reads, verified = [], []
+    read_bytes, verify_archive = fm._read_bytes, fm.verify_archive
+
+    def read_then_replace(location):
+        data = read_bytes(location)
+        reads.append(location)
+        Path(location).write_bytes(FAKES[next(name for name, good in GOOD.items() if good == data)])
+        return data
+
+    def count_verification(data, archive, source):
+        verified.append(archive.filename)
+        verify_archive(data, archive, source)
+
+    monkeypatch.setattr(fm, "_read_bytes", read_then_replace)
+    monkeypatch.setattr(fm, "verify_archive", count_verification)
+    with MisbehavingServer(GOOD) as server:
+        if source == "data_dir":
+            kwargs = {"data_dir": str(write_files(tmp_path / "archives", GOOD))}
+        else:
+            kwargs = {"base_urls": (server.url,)}
+        builder = fm.FashionMnist(cache_dir=str(tmp_path / "cache"), config_name="sample", **kwargs)
+        builder.download_and_prepare()
+    assert_sample_rows(builder)
+    assert verified == [TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES, TEST_LABELS]
+    if source == "data_dir":
+        assert [Path(location).name for location in reads] == verified
+    else:
+        assert {Path(location).parent for location in reads} == {tmp_path / "cache" / "downloads"}
+    assert len(set(reads)) == 4
+    assert sorted(Path(location).read_bytes() for location in reads) == sorted(FAKES.values()), "files replaced"
+
+
+def test_a_bad_archive_behind_a_file_url_is_reported_and_kept(tmp_path):
+    """For a file:// URL the download manager returns the user's own file: a bad one is named, never deleted."""
+    bad = {**GOOD, TRAIN_LABELS: cut(GOOD[TRAIN_LABELS], 20)}
+    folder = write_files(tmp_path / "archives", bad)
+    base_url = folder.as_uri() + "/"
+    url = base_url + TRAIN_LABELS
+    builder = fm.FashionMnist(cache_dir=str(tmp_path / "cache"), config_name="sample", base_urls=(base_url,))
+    with pytest.raises(fm.ArchiveUnavailableError) as error:
+        builder.download_and_prepare()
+    assert (
+        f"\n  {url}: ArchiveError: {url}: 20 bytes, but {TRAIN_LABELS} has 66 bytes (truncated, or not the archive)\n"
+        in str(error.value)
+    )
+    assert {path.name: path.read_bytes() for path in folder.iterdir()} == bad, "every file is kept as it was"
+    assert_no_finished_dataset(tmp_path / "cache", config_name="sample", base_urls=(base_url,))
+
+    write_files(folder, GOOD)
+    builder = fm.FashionMnist(cache_dir=str(tmp_path / "cache"), config_name="sample", base_urls=(base_url,))
+    builder.download_and_prepare()
+    assert_sample_rows(builder)
+
+
 def test_a_bad_bundled_sample_archive_is_reported_and_kept(tmp_path):
     """The sample's archives are found relative to the script (base_path): one that fails is not deleted."""
     write_files(tmp_path / fm.SAMPLE_DIR, {**GOOD, TRAIN_LABELS: b""})
@@ -315,7 +389,9 @@ def test_an_altered_official_archive_fails_verification_before_writing(
         else:
             kwargs = {"base_urls": (server.url,)}
             location, error_type = server.url + first_altered, fm.ArchiveUnavailableError
-        with pytest.raises(error_type, match=rf"{re.escape(location)}: ([\d,]+ bytes, but|SHA-256 mismatch)"):
+        # A host announcing more bytes than the archive has is abandoned before the download.
+        problem = r"([\d,]+ bytes, but|SHA-256 mismatch|DownloadLimitError: announces [\d,]+ bytes, more than)"
+        with pytest.raises(error_type, match=rf"{re.escape(location)}: {problem}"):
             fm.FashionMnist(cache_dir=str(tmp_path / "cache"), **kwargs).download_and_prepare()
     assert generation_calls == []
     assert_no_finished_dataset(tmp_path / "cache", **kwargs)

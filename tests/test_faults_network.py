@@ -1,12 +1,15 @@
 """Hosts that misbehave: the builder falls through to the next host, retries a download cut short once,
-bounds every wait by its timeout, says which URLs failed and how when none works, and never fetches
-again what it already downloaded and verified."""
+bounds every wait by its timeout and every download by its deadline and the archive's size, removes what a
+failed download left, says which URLs failed and how when none works, and never fetches again what it
+already downloaded and verified."""
 
+import os
 import re
 import time
 
 import datasets
 import pytest
+from datasets.utils.file_utils import hash_url_to_filename
 
 import fashion_mnist as fm
 from tests.archives import archive_arrays
@@ -21,16 +24,35 @@ from tests.faults import (
     sample_files,
 )
 from tests.fixtures import SAMPLE_DIR
-from tests.misbehaving_server import HTML_PAGE, MisbehavingServer, refused_url
+from tests.misbehaving_server import HTML_PAGE, TRICKLE_INTERVAL, MisbehavingServer, refused_url
 
 GOOD = sample_files()
 ARCHIVES = [TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES, TEST_LABELS]  # in the order the builder fetches them
 TIMEOUT = 0.5  # the builder's timeout in these tests, in seconds
+MIN_RATE = 20_000  # the builder's floor rate in these tests: the train images' deadline is 0.5 + 26,562 / 20,000 s
+# The longest a host may hold a build in these tests: each of the 4 archives' HEAD and GET within its deadline.
+LONGEST_WAIT = sum(2 * (TIMEOUT + len(data) / MIN_RATE) for data in GOOD.values())
 
 
 def sample_builder(cache_dir, *base_urls, **kwargs):
     return fm.FashionMnist(
-        cache_dir=str(cache_dir), config_name="sample", base_urls=base_urls, timeout=TIMEOUT, **kwargs
+        cache_dir=str(cache_dir),
+        config_name="sample",
+        base_urls=base_urls,
+        timeout=TIMEOUT,
+        min_rate=MIN_RATE,
+        **kwargs,
+    )
+
+
+def leftovers(cache_dir) -> list[str]:
+    """What the downloads folder holds besides finished downloads, their metadata and datasets' lock files."""
+    folder = cache_dir / "downloads"
+    finished = {name for name in os.listdir(folder) if name + ".json" in os.listdir(folder)}
+    return sorted(
+        name
+        for name in os.listdir(folder)
+        if name not in finished and name.removesuffix(".json") not in finished and not name.endswith(".lock")
     )
 
 
@@ -42,11 +64,16 @@ def sample_builder(cache_dir, *base_urls, **kwargs):
         ("500", 1),
         ("hang", 1),  # the HEAD and the GET each wait TIMEOUT
         ("stall", 1),  # the GET's body stops half-way and stays silent
-        ("html", 2),  # 200 with an HTML page: fails verification, fetched once more, then the next host
+        # 200 with an HTML page: fails verification, fetched once more, then the next host. The page is longer
+        # than a labels archive: its announced length is refused at once, in fsspec's HEAD and its GET for the size.
+        ("html", {TRAIN_IMAGES: 2, TRAIN_LABELS: 1, TEST_IMAGES: 2, TEST_LABELS: 1}),
         ("truncate", 2),  # half the announced Content-Length, then the connection closes
         # Half the bytes and no Content-Length: only verification can tell. Without a length in the HEAD
         # answer fsspec also asks with GET for the size, so each of the two attempts makes two GETs.
         ("truncate-no-length", 4),
+        ("trickle", 1),  # a byte every 0.3 s: abandoned at the archive's deadline
+        ("endless", 2),  # no Content-Length (fsspec GETs the size), then a body read only up to the archive's size
+        ("oversize", 1),  # announces twice the archive's size: refused at once, in the HEAD and the GET for the size
     ],
 )
 def test_the_next_host_is_used_when_the_first_fails(tmp_path, behavior, gets_per_archive):
@@ -62,9 +89,12 @@ def test_the_next_host_is_used_when_the_first_fails(tmp_path, behavior, gets_per
         elapsed = time.monotonic() - start
         assert_sample_rows(builder)
         assert good.gets() == ARCHIVES
-        assert bad.gets() == [name for name in ARCHIVES for _ in range(gets_per_archive)]
-    # Each silent request costs one TIMEOUT; nothing waits for aiohttp's 5 minutes.
-    assert elapsed < 4 * 2 * TIMEOUT + 10
+        if isinstance(gets_per_archive, int):
+            gets_per_archive = dict.fromkeys(ARCHIVES, gets_per_archive)
+        assert bad.gets() == [name for name in ARCHIVES for _ in range(gets_per_archive[name])]
+    assert leftovers(tmp_path) == [], "a failed download leaves nothing behind"
+    # Each silent request costs one TIMEOUT, each slow one its deadline; nothing waits for aiohttp's 5 minutes.
+    assert elapsed < LONGEST_WAIT + 10
 
 
 # Not "stall" and "truncate": a streaming read that breaks is retried by datasets itself, 20 times 5 s
@@ -83,7 +113,8 @@ def test_streaming_uses_the_next_host_when_the_first_fails(behavior):
     assert good.gets() == [TEST_IMAGES, TEST_LABELS]
 
 
-@pytest.mark.parametrize("behavior", ["truncate", "truncate-no-length", "html"])
+# Not "html": the page is longer than the labels archives, so the host is abandoned for them at once.
+@pytest.mark.parametrize("behavior", ["truncate", "truncate-no-length"])
 def test_a_download_cut_short_once_is_fetched_again_from_the_same_host(tmp_path, behavior):
     with MisbehavingServer(GOOD, [behavior, "ok"]) as host:
         builder = sample_builder(tmp_path, host.url)
@@ -100,6 +131,7 @@ def test_a_host_that_always_cuts_downloads_short_ends_in_a_clear_error_then_a_bu
             builder.download_and_prepare()
         assert_no_finished_dataset(tmp_path, config_name="sample", base_urls=(host.url,), timeout=TIMEOUT)
         assert not list((tmp_path / "downloads").glob("*.json")), "no bad download may stay in the cache"
+        assert leftovers(tmp_path) == []
 
         host.behavior = "ok"
         builder = sample_builder(tmp_path, host.url)
@@ -141,6 +173,70 @@ def test_every_host_down_is_one_error_listing_each_url_and_the_local_way(tmp_pat
         assert problem in line
     assert "data_dir=FOLDER" in message
     assert elapsed < 2 * TIMEOUT + 10
+
+
+@pytest.mark.parametrize(
+    ("behavior", "problem"),
+    [
+        (
+            "trickle",
+            f"DownloadLimitError: too slow: not complete within {TIMEOUT + 26_562 / MIN_RATE:.1f} s "
+            f"(26,562 bytes at {MIN_RATE:,} bytes/s, plus the {TIMEOUT} s timeout)",
+        ),
+        ("endless", "DownloadLimitError: sent more than the 26,562 bytes of train-images-idx3-ubyte.gz"),
+        (
+            "oversize",
+            "DownloadLimitError: announces 53,124 bytes, more than the 26,562 bytes of train-images-idx3-ubyte.gz",
+        ),
+    ],
+)
+def test_a_host_too_slow_or_sending_too_much_is_abandoned_with_a_reason(tmp_path, behavior, problem):
+    with MisbehavingServer(GOOD, behavior) as host:
+        builder = sample_builder(tmp_path, host.url)
+        start = time.monotonic()
+        with pytest.raises(fm.ArchiveUnavailableError) as error:
+            builder.download_and_prepare()
+        elapsed = time.monotonic() - start
+        assert (
+            host.gets()
+            == {"trickle": [TRAIN_IMAGES], "endless": [TRAIN_IMAGES] * 2, "oversize": [TRAIN_IMAGES]}[behavior]
+        )
+    assert f"\n  {host.url}{TRAIN_IMAGES}: {problem}\n" in str(error.value)
+    assert leftovers(tmp_path) == [], "the partial download is removed"
+    assert_no_finished_dataset(tmp_path, config_name="sample", base_urls=(host.url,), timeout=TIMEOUT)
+    deadline = TIMEOUT + len(GOOD[TRAIN_IMAGES]) / MIN_RATE
+    if behavior == "trickle":
+        # A trickle of one byte per 0.3 s would take 2 hours: it is given up at its deadline.
+        assert deadline <= elapsed < deadline + 5 < len(GOOD[TRAIN_IMAGES]) * TRICKLE_INTERVAL
+    else:
+        assert elapsed < deadline
+
+
+def test_a_full_downloads_folder_is_named_and_no_other_host_is_tried(tmp_path):
+    with MisbehavingServer(GOOD) as host, MisbehavingServer(GOOD) as other:
+        url = host.url + TRAIN_IMAGES
+        # The download of the train images goes to a file that is always full.
+        partial = tmp_path / "downloads" / (hash_url_to_filename(url, etag=None) + ".incomplete")
+        partial.parent.mkdir()
+        partial.symlink_to("/dev/full")
+        builder = sample_builder(tmp_path, host.url, other.url)
+        with pytest.raises(fm.DiskFullError) as error:
+            builder.download_and_prepare()
+        assert str(error.value) == (
+            f"No space left in {tmp_path / 'downloads'} for {TRAIN_IMAGES} (26,562 bytes) from {url}: "
+            "free some space there, or build with a cache_dir elsewhere"
+        )
+        assert other.gets() == []
+        assert not os.path.lexists(partial), "the partial download is removed"
+        assert leftovers(tmp_path) == []
+        builder = sample_builder(tmp_path, host.url, other.url)
+        builder.download_and_prepare()
+        assert_sample_rows(builder)
+
+
+def test_the_floor_rate_must_be_positive():
+    with pytest.raises(ValueError, match="min_rate must be a positive number of bytes per second, got 0"):
+        fm.FashionMnist(config_name="sample", min_rate=0)
 
 
 def test_a_silent_host_is_given_up_after_the_timeout(tmp_path):

@@ -176,36 +176,6 @@ def test_read_split(images, labels, compress_well):
     assert labels_array.shape == (SPLIT.num_examples,)
 
 
-@pytest.fixture(scope="module")
-def scratch(tmp_path_factory):
-    return tmp_path_factory.mktemp("fuzz")
-
-
-def outcome(function, *args) -> str | None:
-    """None if `function` returned, else the message of the `ArchiveError` it raised."""
-    try:
-        function(*args)
-    except fm.ArchiveError as error:
-        return str(error)
-    return None
-
-
-@FUZZ_AROUND
-@given(images=image_payloads, labels=label_payloads, compress_well=st.booleans())
-def test_check_split_on_files_agrees_with_read_split(scratch, images, labels, compress_well):
-    """The builder checks a split's files in chunks (check_split) before it generates anything: the same
-    verdict, and the same message, as reading them whole."""
-    compress = (lambda payload: gzip.compress(payload, 1, mtime=0)) if compress_well else zlib.compress
-    images_gz, labels_gz = compress(images), compress(labels)
-    for name, data in (("images.gz", images_gz), ("labels.gz", labels_gz)):
-        # A new file each time: truncating one costs ext4 a flush of a few milliseconds.
-        (scratch / name).unlink(missing_ok=True)
-        (scratch / name).write_bytes(data)
-    expected = outcome(fm.read_split, images_gz, labels_gz, SPLIT)
-    found = outcome(fm.check_split, str(scratch / "images.gz"), str(scratch / "labels.gz"), SPLIT)
-    assert found == expected
-
-
 @pytest.mark.parametrize(
     ("reader", "header"),
     [
