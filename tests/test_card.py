@@ -321,6 +321,20 @@ def test_archive_table_in_the_card_matches_the_files(official_dir):
         assert row["MD5"] == card_stats.OFFICIAL_MD5[archive.filename] == hashlib.md5(data).hexdigest()
 
 
+@pytest.mark.real
+def test_content_digests_in_the_docs_are_those_of_the_archives_and_the_builder(official_arrays):
+    faults = (REPO / "docs" / "faults.md").read_text(encoding="utf-8")
+    rows = as_dicts(table_under(faults, "Content digests"))
+    assert [row["split"] for row in rows] == SPLITS
+    for row, split in zip(rows, fm.OFFICIAL_SPLITS, strict=True):
+        images, labels = official_arrays[split.split]
+        assert number(row["examples"]) == split.num_examples == len(images) == len(labels)
+        pixels_sha256 = hashlib.sha256(images.tobytes()).hexdigest()
+        labels_sha256 = hashlib.sha256(labels.tobytes()).hexdigest()
+        assert (row["SHA-256 of the pixels"], row["SHA-256 of the labels"]) == (pixels_sha256, labels_sha256)
+        assert (split.pixels_sha256, split.labels_sha256) == (pixels_sha256, labels_sha256)
+
+
 # The usage snippets of the card and of docs/, run against an export of the sample archives.
 
 DOCS = sorted((REPO / "docs").glob("*.md"))
