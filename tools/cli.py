@@ -63,11 +63,13 @@ def run(prog: str, work: Callable[[], None], debug: bool = False, user_errors=()
         _forks_end_with_parent.append(True)
     try:
         work()
-    except KeyboardInterrupt:
-        signum = stopped_by[0] if stopped_by else signal.SIGINT
-        log(f"{prog}: stopped by {signal.Signals(signum).name}; nothing half-written was left")
-        return 128 + signum
-    except Exception as error:
+    except (KeyboardInterrupt, Exception) as error:
+        # Once stopped, whatever ends the work comes from the stop: `datasets`, cleaning up its worker pool,
+        # raises a TimeoutError of its own in place of the KeyboardInterrupt.
+        if stopped_by or isinstance(error, KeyboardInterrupt):
+            signum = stopped_by[0] if stopped_by else signal.SIGINT
+            log(f"{prog}: stopped by {signal.Signals(signum).name}; nothing half-written was left")
+            return 128 + signum
         cause = user_error(error, user_errors)
         if cause is None or debug:
             raise

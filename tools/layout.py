@@ -46,3 +46,8 @@ def export_files() -> list[str]:
     and the Parquet files of both splits."""
     parquet = [f"{DATA_FOLDER}/{name}" for split in ("train", "test") for name in parquet_file_names(split)]
     return sorted(["README.md", *CARD_FILES, *parquet])
+
+
+# A hidden file that tools.export writes in every export folder: the files it wrote there. It is how the tool
+# knows a folder as its own (and may replace it); it is never published, and a check of the folder ignores it.
+EXPORT_MANIFEST = ".tools-export.json"
