@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from tests.fixtures import REPO, SAMPLE_DIR, serve_directory
+from tools.layout import EXPORT_MANIFEST, export_files
 
 OFFLINE = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
 
@@ -156,7 +157,8 @@ def test_full_export_shows_progress_and_publishing_it_needs_no_rebuild(official_
     assert code == 0, stderr
     assert f"Publishing the existing export in {out}" in stderr
     assert "Generating" not in stderr and "Getting" not in stderr, "no build, no download"
-    main_files = sorted(str(path) for path in before)
+    main_files = export_files()
+    assert sorted(str(path) for path in before) == sorted([EXPORT_MANIFEST, *main_files]), "the manifest stays home"
     listed = stdout.split("Would push to someone/fashion_mnist@script:")[0].splitlines()
     assert listed == ["Would push to someone/fashion_mnist@main:", *(f"  add {name}" for name in main_files)]
     assert "Would push to someone/fashion_mnist@script:\n  add fashion_mnist.py" in stdout

@@ -215,6 +215,7 @@ def test_an_export_killed_part_way_leaves_the_previous_folder(tmp_path, stop):
 
 
 STOP_MESSAGE = "tools.export: stopped by {}; nothing half-written was left"
+STOP_STUCK_MESSAGE = "tools.export: stopped by SIGTERM; cleanup did not finish, a cache may hold a partial build"
 
 
 def beside(out: Path) -> list[str]:
@@ -252,11 +253,17 @@ def assert_all_ended(processes: list[psutil.Process]) -> None:
 STAGES = ["download", "generation, 2 processes", "Parquet writing"]
 
 
-@pytest.mark.parametrize(
-    "signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT to the group (Ctrl-C)", "SIGTERM to the main process"]
-)
+SIGNALS = {  # how the signal is sent: (signal, to the whole process group)
+    "SIGINT to the group (Ctrl-C)": (signal.SIGINT, True),
+    "SIGTERM to the main process": (signal.SIGTERM, False),
+    "SIGTERM to the group": (signal.SIGTERM, True),
+}
+
+
+@pytest.mark.parametrize("how", SIGNALS)
 @pytest.mark.parametrize("stage", STAGES)
-def test_an_export_stopped_by_a_signal_says_so_in_one_line_and_keeps_the_previous_export(tmp_path, stage, signum):
+def test_an_export_stopped_by_a_signal_says_so_in_one_line_and_keeps_the_previous_export(tmp_path, stage, how):
+    signum, to_group = SIGNALS[how]
     out = tmp_path / "hub"
     finish(start(str(tmp_path / "cache1"), f"--export={out}"))
     previous = export_files(out)
@@ -266,16 +273,20 @@ def test_an_export_stopped_by_a_signal_says_so_in_one_line_and_keeps_the_previou
     with MisbehavingServer(files, "stall") as host:
         process = stop_during(stage, tmp_path, out, host.url)
         workers = workers_of(process)
-        if signum == signal.SIGINT:
+        if to_group:
             os.killpg(process.pid, signum)
         else:
             os.kill(process.pid, signum)
         _, stderr = process.communicate(timeout=WAIT)
     assert process.returncode == 128 + signum, stderr
     assert "Traceback" not in stderr
-    assert [line for line in stderr.splitlines() if line.startswith("tools.export")] == [
-        STOP_MESSAGE.format(signal.Signals(signum).name)
-    ]
+    lines = [line for line in stderr.splitlines() if line.startswith("tools.export")]
+    if how == "SIGTERM to the group" and stage == "generation, 2 processes":
+        # A worker may die holding its pool's lock: the pool's cleanup then never ends, and the command ends
+        # itself after cli.CLEANUP_SECONDS.
+        assert lines in ([STOP_MESSAGE.format("SIGTERM")], [STOP_STUCK_MESSAGE]), stderr
+    else:
+        assert lines == [STOP_MESSAGE.format(signal.Signals(signum).name)], stderr
     assert_all_ended(workers)
     assert export_files(out) == previous
     assert beside(out) == ["cache1", "cache2"], "no partial or set-aside folder is left"
