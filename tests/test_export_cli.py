@@ -227,7 +227,7 @@ def out_refusals(tmp_path, earlier_export):
         "a folder with notes": (
             ["--sample", "--out", str(notes), "--cache-dir", str(cache)],
             notes,
-            r"it holds notes\.txt and is not an export by tools\.export \(it has no \.tools-export\.json\)",
+            r"it holds notes\.txt and is not an export by tools\.export \(no complete \.tools-export\.json\)",
         ),
         "an export with notes": (
             ["--sample", "--out", str(earlier_export), "--cache-dir", str(cache)],

@@ -18,7 +18,7 @@ import pytest
 import fashion_mnist as fm
 from tests.archives import archive_arrays, dataset_arrays
 from tests.faults import TRAIN_IMAGES, assert_no_finished_dataset, assert_sample_rows, finished_infos, sample_files
-from tests.fixtures import OFFICIAL_DIR, REPO, SAMPLE_DIR
+from tests.fixtures import REPO, SAMPLE_DIR, require_official_archives
 from tests.misbehaving_server import MisbehavingServer
 from tools import export
 
@@ -250,7 +250,7 @@ def assert_all_ended(processes: list[psutil.Process]) -> None:
     assert not alive, f"worker processes left running: {alive}"
 
 
-STAGES = ["download", "generation, 2 processes", "Parquet writing"]
+STAGES = [pytest.param("download", marks=pytest.mark.real), "generation, 2 processes", "Parquet writing"]
 
 
 SIGNALS = {  # how the signal is sent: (signal, to the whole process group)
@@ -267,9 +267,8 @@ def test_an_export_stopped_by_a_signal_says_so_in_one_line_and_keeps_the_previou
     out = tmp_path / "hub"
     finish(start(str(tmp_path / "cache1"), f"--export={out}"))
     previous = export_files(out)
-    files = {p.name: p.read_bytes() for p in OFFICIAL_DIR.glob("*.gz")} if stage == "download" else {}
-    if stage == "download" and not files:
-        pytest.skip(f"the official archives are not in {OFFICIAL_DIR}")
+    official = require_official_archives() if stage == "download" else None
+    files = {p.name: p.read_bytes() for p in official.glob("*.gz")} if official else {}
     with MisbehavingServer(files, "stall") as host:
         process = stop_during(stage, tmp_path, out, host.url)
         workers = workers_of(process)

@@ -149,7 +149,7 @@ def check_out(out: Path, data_dir=None, cache_dir=None) -> Path:
         if unexpected and written is None:
             raise ExportError(
                 f"Refusing to write --out {out}: it holds {unexpected} and is not an export by {PROG} "
-                f"(it has no {EXPORT_MANIFEST}). Choose a new or empty folder."
+                f"(no complete {EXPORT_MANIFEST}). Choose a new or empty folder."
             )
         if unexpected:
             raise ExportError(
@@ -256,6 +256,8 @@ def clear_leftovers(out: Path, partial: Path, previous: Path) -> None:
     for folder in (previous, partial):
         if folder.exists():
             remove_export(folder)
+        if folder.exists():  # someone put a file there meanwhile
+            raise ExportError(f"Refusing to write --out {out}: {folder} is in the way and {PROG} did not write it.")
 
 
 @contextlib.contextmanager
@@ -286,8 +288,8 @@ def write_folder(builder, out: Path) -> Path:
     with writing(out):
         check_out(out)
         clear_leftovers(out, partial, previous)
+        partial.mkdir()
         try:
-            partial.mkdir()
             write_manifest(partial, complete=False)
             (partial / DATA_FOLDER).mkdir()
             (partial / "README.md").write_text(render_card(builder.info, builder.config.name == "sample"), "utf-8")
@@ -318,8 +320,7 @@ def published_files(folder: Path) -> tuple[list[str], list[str]]:
             raise ExportError(f"Refusing to publish {folder}: it has no {name}")
         if path.resolve() != path or not path.is_file():
             raise ExportError(f"Refusing to publish {folder}: {name} is not a regular file in it (a symbolic link?)")
-    left_out = [entry for entry in foreign_entries(folder, {*export_files(), EXPORT_MANIFEST})]
-    return export_files(), left_out
+    return export_files(), list(foreign_entries(folder, {*export_files(), EXPORT_MANIFEST}))
 
 
 def main_branch_operations(folder: Path, remote_files=()) -> list:
