@@ -10,9 +10,11 @@
 --pause: sleep this long before generating each split, so that concurrent builds overlap.
 --stop-at: once example INDEX of SPLIT is generated, touch --stopped and sleep until killed.
 --stop-after-parquet: with --export, once N Parquet files are written, touch --stopped and sleep.
---export: write the Hub folder OUT (tools.export) after the build, instead of only building.
+--export: run the command `tools.export --out OUT` (with the cache, config, data dir and processes given), with
+the hooks above, instead of only building; exit with its exit code.
 
-Prints one JSON line: for each split, its row count and a SHA-256 over its labels and PNG bytes.
+Prints one JSON line: for each split, its row count and a SHA-256 over its labels and PNG bytes (for --export:
+{"exit": CODE}).
 """
 
 import argparse
@@ -99,8 +101,14 @@ def main() -> None:
     if args.export:
         from tools import export
 
-        builder = export.build(config_name=args.config, data_dir=args.data_dir, cache_dir=args.cache_dir)
-        export.write_folder(builder, args.export)
+        command = ["--out", str(args.export), "--cache-dir", args.cache_dir]
+        command += ["--sample"] if args.config == "sample" else []
+        command += ["--data-dir", args.data_dir] if args.data_dir else []
+        command += [f"--base-url={url}" for url in args.base_url or ()]
+        command += ["--num-proc", str(args.num_proc)] if args.num_proc else []
+        code = export.main(command)
+        print(json.dumps({"exit": code}))
+        raise SystemExit(code)
     else:
         kwargs = {"base_urls": tuple(args.base_url)} if args.base_url else {}
         builder = fm.FashionMnist(

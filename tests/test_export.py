@@ -1,6 +1,7 @@
 """The Hub-ready export of the sample archives: round trip on datasets 5, reproducibility, atomicity."""
 
 import hashlib
+import json
 
 import datasets
 import numpy as np
@@ -12,6 +13,7 @@ import fashion_mnist as fm
 from tests.archives import archive_arrays
 from tests.fixtures import REPO, SAMPLE_DIR
 from tools import export, layout
+from tools.layout import DATA_FOLDER
 
 PARQUET_FILES = [f"fashion_mnist/{name}" for split in ("test", "train") for name in export.parquet_file_names(split)]
 FOLDER_FILES = sorted(["README.md", *export.CARD_FILES, *PARQUET_FILES])
@@ -34,8 +36,10 @@ def sample_export(tmp_path_factory):
 
 def test_folder_holds_the_card_its_files_and_parquet_only(sample_export):
     _, folder = sample_export
-    assert files_of(folder) == FOLDER_FILES
-    assert not list(folder.parent.glob(".hub.*")), "no partial or previous folder is left beside it"
+    assert layout.export_files() == FOLDER_FILES
+    assert files_of(folder) == [layout.EXPORT_MANIFEST, *FOLDER_FILES]
+    assert json.loads((folder / layout.EXPORT_MANIFEST).read_text())["files"] == FOLDER_FILES
+    assert [p.name for p in folder.parent.glob(".hub.*")] == [".hub.lock"], "no partial or previous folder beside it"
 
 
 def test_files_beside_the_card_are_the_repository_files(sample_export):
@@ -134,22 +138,37 @@ def test_failed_rerun_leaves_the_previous_folder(sample_export, tmp_path, monkey
     with pytest.raises(OSError, match="disk full"):
         export.write_folder(builder, tmp_path / "hub")
     assert digests(folder) == before
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["hub"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".hub.lock", "hub"]
 
 
-def test_rerun_replaces_the_folder(sample_export, tmp_path):
+def test_rerun_replaces_an_earlier_export_but_never_a_file_it_did_not_write(sample_export, tmp_path):
     builder, _ = sample_export
-    folder = tmp_path / "hub"
-    folder.mkdir()
-    (folder / "stale.txt").write_text("from an older export")
+    folder = export.write_folder(builder, tmp_path / "hub")
+    written = digests(folder)
+    (folder / "docs" / "mine.txt").write_text("the user's notes")
+    with pytest.raises(export.ExportError, match=r"it holds docs/mine\.txt, which tools\.export did not write"):
+        export.write_folder(builder, folder)
+    assert (folder / "docs" / "mine.txt").read_text() == "the user's notes"
+    (folder / "docs" / "mine.txt").unlink()
+    (folder / "README.md").write_text("edited")
     export.write_folder(builder, folder)
-    assert files_of(folder) == FOLDER_FILES
+    assert digests(folder) == written
+
+
+def test_a_folder_in_the_way_beside_out_is_refused(sample_export, tmp_path):
+    builder, _ = sample_export
+    (tmp_path / ".hub.partial").mkdir()
+    (tmp_path / ".hub.partial" / "mine.txt").write_text("not the tool's")
+    with pytest.raises(export.ExportError, match=r"\.hub\.partial is in the way and tools\.export did not write it"):
+        export.write_folder(builder, tmp_path / "hub")
+    assert (tmp_path / ".hub.partial" / "mine.txt").read_text() == "not the tool's"
+    assert not (tmp_path / "hub").exists()
 
 
 def test_publish_plan_puts_parquet_on_main_and_the_script_on_its_branch(sample_export):
     _, folder = sample_export
     main = export.main_branch_operations(folder, remote_files=[".gitattributes", "fashion_mnist.py", "README.md"])
-    assert sorted(op.path_in_repo for op in main if isinstance(op, CommitOperationAdd)) == files_of(folder)
+    assert sorted(op.path_in_repo for op in main if isinstance(op, CommitOperationAdd)) == layout.export_files()
     assert [op.path_in_repo for op in main if isinstance(op, CommitOperationDelete)] == ["fashion_mnist.py"]
     script = export.script_branch_operations(remote_files=["fashion_mnist/train-00000-of-00001.parquet"])
     added = sorted(op.path_in_repo for op in script if isinstance(op, CommitOperationAdd))
@@ -175,11 +194,59 @@ def test_command_on_the_sample_prints_a_summary_and_a_dry_run(tmp_path, capsys):
 
 def test_sample_build_is_never_published(sample_export, tmp_path, capsys):
     _, folder = sample_export
-    assert (
-        export.main(["--sample", "--out", str(tmp_path / "hub"), "--push", "someone/fashion_mnist", "--dry-run"]) == 1
-    )
-    assert "Refusing to publish a sample build" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as refused:
+        export.main(["--sample", "--out", str(tmp_path / "hub"), "--push", "someone/fashion_mnist", "--dry-run"])
+    assert refused.value.code == 2
+    assert "--push with --sample: a sample build is never published" in capsys.readouterr().err
     assert not (tmp_path / "hub").exists(), "refused before building"
     # A folder that already holds a sample build is refused too, without any flag saying so.
     assert export.main(["--out", str(folder), "--push", "someone/fashion_mnist", "--dry-run"]) == 1
     assert f"Refusing to publish {folder}: it holds a sample build" in capsys.readouterr().err
+
+
+@pytest.fixture
+def cluttered_export(sample_export, tmp_path):
+    """An export folder that also holds what a user may leave in it: secrets, a clone, a link, a stray file."""
+    builder, _ = sample_export
+    folder = export.write_folder(builder, tmp_path / "hub")
+    (folder / ".env").write_text("HF_TOKEN=hf_secret\n")
+    (folder / ".git" / "objects").mkdir(parents=True)
+    (folder / ".git" / "config").write_text("[core]\n")
+    (tmp_path / "private.txt").write_text("outside the folder")
+    (folder / "notes").symlink_to(tmp_path / "private.txt")
+    (folder / DATA_FOLDER / "old-00000-of-00001.parquet").write_bytes(b"PAR1")
+    return folder
+
+
+LEFT_OUT = [".env", ".git/", "notes (a symbolic link)", "fashion_mnist/old-00000-of-00001.parquet"]
+
+
+def test_push_holds_exactly_the_export_files_and_lists_the_rest_as_left_out(cluttered_export):
+    files, left_out = export.published_files(cluttered_export)
+    assert files == layout.export_files()
+    assert left_out == LEFT_OUT
+    operations = export.main_branch_operations(cluttered_export)
+    assert [op.path_in_repo for op in operations] == layout.export_files()
+    assert all(isinstance(op, CommitOperationAdd) for op in operations)
+
+
+def test_the_dry_run_lists_the_export_files_only(cluttered_export, monkeypatch, capsys):
+    monkeypatch.setattr(export, "verify_folder", lambda folder: "fashion_mnist")  # a sample, taken for a full one
+    assert export.main(["--out", str(cluttered_export), "--push", "someone/fashion_mnist", "--dry-run"]) == 0
+    printed = capsys.readouterr()
+    main_list = printed.out.split("Would push to someone/fashion_mnist@script:")[0].splitlines()
+    assert main_list == ["Would push to someone/fashion_mnist@main:", *(f"  add {n}" for n in layout.export_files())]
+    assert f"Leaving out of the push what the export does not write: {', '.join(LEFT_OUT)}" in printed.err
+    assert "Traceback" not in printed.err
+
+
+@pytest.mark.parametrize("linked", ["near_duplicates.csv", "images"], ids=["a file", "the folder of a file"])
+def test_an_export_file_that_is_a_link_is_refused(cluttered_export, tmp_path, linked):
+    elsewhere = tmp_path / "elsewhere"
+    (cluttered_export / linked).rename(elsewhere)
+    (cluttered_export / linked).symlink_to(elsewhere)
+    first = "images/examples.png" if linked == "images" else linked
+    with pytest.raises(export.ExportError, match=rf"{first} is not a regular file in it"):
+        export.published_files(cluttered_export)
+    with pytest.raises(export.ExportError, match=rf"{first} is not a regular file in it"):
+        export.main_branch_operations(cluttered_export)

@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from tests.fixtures import REPO, SAMPLE_DIR, serve_directory
+from tools.layout import EXPORT_MANIFEST, export_files
 
 OFFLINE = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
 
@@ -78,14 +79,13 @@ def bad_archives(tmp_path):
 
 def user_error_cases(tmp_path, bad_archives, down_url):
     return {
-        "missing folder": (["--data-dir", str(tmp_path / "nowhere")], r"data_dir .*nowhere is not a folder"),
+        "missing folder": (["--data-dir", str(tmp_path / "nowhere")], r"--data-dir .*nowhere is not a folder"),
         "wrong folder": (["--data-dir", str(tmp_path)], r"data_dir .* has no train-images-idx3-ubyte\.gz"),
         "bad archive": (["--data-dir", str(bad_archives)], r"train-images-idx3-ubyte\.gz: 26,562 bytes, but"),
         "every host down": (
             ["--base-url", down_url],
             r"Could not get a valid train-images-idx3-ubyte\.gz from any host",
         ),
-        "sample to --push": (["--sample", "--push", "someone/fashion_mnist"], r"Refusing to publish a sample build"),
     }
 
 
@@ -97,9 +97,7 @@ def down_url(tmp_path):
     return url
 
 
-@pytest.mark.parametrize(
-    "case", ["missing folder", "wrong folder", "bad archive", "every host down", "sample to --push"]
-)
+@pytest.mark.parametrize("case", ["missing folder", "wrong folder", "bad archive", "every host down"])
 def test_a_user_error_is_one_message_without_a_traceback(case, tmp_path, bad_archives, down_url):
     args, message = user_error_cases(tmp_path, bad_archives, down_url)[case]
     out = tmp_path / "hub"
@@ -122,9 +120,9 @@ def test_help_shows_every_default():
     code, stdout, _ = export("--help", env={"COLUMNS": "400"})  # one line per option
     assert code == 0
     for default in (
-        f"folder to write (default: {REPO / 'build' / 'hub'})",
+        f"folder to write: new, empty, or an earlier export (default: {REPO / 'build' / 'hub'})",
         f"datasets cache for the build (default: {REPO / 'build' / 'cache'})",
-        f"processes that encode images (default: {os.cpu_count()})",
+        f"processes that encode images (default: {os.cpu_count()}, or 1 with --sample)",
         "(repeatable, tried in order; default: https://github.com/zalandoresearch/fashion-mnist/raw/master/data/"
         "fashion/, then http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/)",
     ):
@@ -159,7 +157,8 @@ def test_full_export_shows_progress_and_publishing_it_needs_no_rebuild(official_
     assert code == 0, stderr
     assert f"Publishing the existing export in {out}" in stderr
     assert "Generating" not in stderr and "Getting" not in stderr, "no build, no download"
-    main_files = sorted(str(path) for path in before)
+    main_files = export_files()
+    assert sorted(str(path) for path in before) == sorted([EXPORT_MANIFEST, *main_files]), "the manifest stays home"
     listed = stdout.split("Would push to someone/fashion_mnist@script:")[0].splitlines()
     assert listed == ["Would push to someone/fashion_mnist@main:", *(f"  add {name}" for name in main_files)]
     assert "Would push to someone/fashion_mnist@script:\n  add fashion_mnist.py" in stdout
@@ -176,3 +175,182 @@ def test_a_folder_short_of_rows_is_not_published(tmp_path):
     assert code == 1
     assert f"Refusing to publish {folder}: README.md: dataset_info.splits gives the train split 60 examples" in stderr
     assert "Would push" not in stdout
+
+
+def tree(folder):
+    """Every entry under `folder`, without following links: file bytes, link targets, folders."""
+    entries = {}
+    for path in sorted(folder.rglob("*")):
+        name = path.relative_to(folder).as_posix()
+        if path.is_symlink():
+            entries[name] = ("link", os.readlink(path))
+        elif path.is_file():
+            entries[name] = path.read_bytes()
+        else:
+            entries[name] = "folder"
+    return entries
+
+
+def one_error(stderr):
+    """The one line that the command printed about its error; fails if it printed a traceback or more lines."""
+    assert "Traceback" not in stderr, stderr
+    lines = [line for line in stderr.splitlines() if line.startswith("tools.export: ")]
+    assert len(lines) == 1, stderr
+    return lines[0]
+
+
+@pytest.fixture
+def earlier_export(tmp_path):
+    """A folder written by an earlier `tools.export --sample`."""
+    out = tmp_path / "hub"
+    code, _, stderr = export("--sample", "--out", str(out), "--cache-dir", str(tmp_path / "cache"), env=OFFLINE)
+    assert code == 0, stderr
+    return out
+
+
+def out_refusals(tmp_path, earlier_export):
+    """--out refusals: (the arguments, the folder that must stay as it was, the expected message)."""
+    holder = tmp_path / "holder"
+    (holder / "cache").mkdir(parents=True)
+    archives = tmp_path / "archives"
+    archives.mkdir()
+    for path in SAMPLE_DIR.glob("*.gz"):  # a data folder: four archive names (the builder never reads them here)
+        (archives / path.name).write_bytes(path.read_bytes())
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "notes.txt").write_text("my notes")
+    (earlier_export / "notes.txt").write_text("mine, beside an export")
+    cache = tmp_path / "cache"
+    return {
+        "the repository": (["--sample", "--out", "."], REPO / "dummy", r": it is the repository\.$"),
+        "the sample archives": (["--sample", "--out", "dummy"], REPO / "dummy", r"it is the sample archives\.$"),
+        "a folder with notes": (
+            ["--sample", "--out", str(notes), "--cache-dir", str(cache)],
+            notes,
+            r"it holds notes\.txt and is not an export by tools\.export \(no complete \.tools-export\.json\)",
+        ),
+        "an export with notes": (
+            ["--sample", "--out", str(earlier_export), "--cache-dir", str(cache)],
+            earlier_export,
+            r"it holds notes\.txt, which tools\.export did not write\. Move it away",
+        ),
+        "the card of an export": (
+            ["--sample", "--out", str(earlier_export / "README.md"), "--cache-dir", str(cache)],
+            earlier_export,
+            r"README\.md: it is a file, not a folder\.$",
+        ),
+        "the data folder": (
+            ["--data-dir", str(archives), "--out", str(archives), "--cache-dir", str(cache)],
+            archives,
+            r"it is the archives of --data-dir\.$",
+        ),
+        "a folder holding the data folder": (
+            ["--data-dir", str(archives), "--out", str(tmp_path), "--cache-dir", str(cache)],
+            archives,
+            r"it holds the archives of --data-dir \(.+archives\)\.$",
+        ),
+        "the cache": (["--sample", "--out", str(cache), "--cache-dir", str(cache)], cache, r"it is the cache of"),
+        "a folder holding the cache": (
+            ["--sample", "--out", str(holder), "--cache-dir", str(holder / "cache")],
+            holder,
+            r"it holds the cache of --cache-dir \(.+holder/cache\)\.$",
+        ),
+        "a folder inside the cache": (
+            ["--sample", "--out", str(cache / "hub"), "--cache-dir", str(cache)],
+            cache,
+            r"it is inside the cache \(.+cache\)\.$",
+        ),
+    }
+
+
+OUT_REFUSALS = [
+    "the repository",
+    "the sample archives",
+    "a folder with notes",
+    "an export with notes",
+    "the card of an export",
+    "the data folder",
+    "a folder holding the data folder",
+    "the cache",
+    "a folder holding the cache",
+    "a folder inside the cache",
+]
+
+
+@pytest.mark.parametrize("case", OUT_REFUSALS)
+def test_an_out_that_is_not_the_tools_own_is_refused_before_any_work(case, tmp_path, earlier_export):
+    args, kept, message = out_refusals(tmp_path, earlier_export)[case]
+    kept.mkdir(exist_ok=True)
+    before = tree(kept)
+    cache_before = tree(tmp_path / "cache")
+    code, stdout, stderr = export(*args, env=OFFLINE)
+    assert code == 1
+    assert re.search(r"^tools\.export: error: Refusing to write --out .*" + message, one_error(stderr))
+    assert "Getting" not in stderr and "Wrote" not in stdout, "refused before building"
+    assert tree(kept) == before
+    assert tree(tmp_path / "cache") == cache_before
+
+
+def test_an_empty_folder_or_an_earlier_export_is_written(tmp_path, earlier_export):
+    written = tree(earlier_export)
+    assert ".tools-export.json" in written, "the export marks the folder as its own"
+    code, _, stderr = export("--sample", "--out", str(earlier_export), "--cache-dir", str(tmp_path / "cache"))
+    assert code == 0, stderr
+    assert tree(earlier_export) == written, "the same archives give the same bytes"
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    code, _, stderr = export("--sample", "--out", str(empty), "--cache-dir", str(tmp_path / "cache"))
+    assert code == 0, stderr
+    assert tree(empty) == written
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == [".empty.lock", ".hub.lock"]
+
+
+def flag_refusals(tmp_path):
+    a_file = tmp_path / "file.txt"
+    a_file.write_text("not a folder")
+    return {
+        "--dry-run without --push": (["--sample", "--dry-run"], 2, r"--dry-run lists what --push would upload"),
+        "--num-proc 0": (["--sample", "--num-proc", "0"], 2, r"argument --num-proc: must be 1 or more, not 0"),
+        "--num-proc -2": (["--sample", "--num-proc", "-2"], 2, r"argument --num-proc: must be 1 or more, not -2"),
+        "empty --data-dir": (["--data-dir", ""], 2, r"argument --data-dir: an empty path is not a folder"),
+        "empty --out": (["--sample", "--out", ""], 2, r"argument --out: an empty path is not a folder"),
+        "empty --base-url": (["--base-url", ""], 2, r"--base-url is empty"),
+        "--data-dir a file": (["--data-dir", str(a_file)], 1, r"--data-dir .+file\.txt is not a folder"),
+        "--cache-dir a file": (["--sample", "--cache-dir", str(a_file)], 1, r"--cache-dir .+ is a file, not a folder"),
+        "--push with --sample": (
+            ["--sample", "--push", "someone/fashion_mnist"],
+            2,
+            r"--push with --sample: a sample build is never published",
+        ),
+        "--push without a token": (["--push", "someone/fashion_mnist"], 2, r"--push needs a Hugging Face token"),
+        "--push a bad repository id": (["--push", "some one/x", "--dry-run"], 2, r"is not a Hub repository id"),
+    }
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "--dry-run without --push",
+        "--num-proc 0",
+        "--num-proc -2",
+        "empty --data-dir",
+        "empty --out",
+        "empty --base-url",
+        "--data-dir a file",
+        "--cache-dir a file",
+        "--push with --sample",
+        "--push without a token",
+        "--push a bad repository id",
+    ],
+)
+def test_a_flag_combination_that_cannot_work_is_refused_up_front(case, tmp_path):
+    args, expected_code, message = flag_refusals(tmp_path)[case]
+    if "--out" not in args:
+        args = [*args, "--out", str(tmp_path / "hub")]
+    if "--cache-dir" not in args:
+        args = [*args, "--cache-dir", str(tmp_path / "cache")]
+    code, _, stderr = export(*args, env={**OFFLINE, "HF_TOKEN": ""})
+    assert code == expected_code
+    assert re.search(message, one_error(stderr))
+    assert "Getting" not in stderr
+    assert not (tmp_path / "hub").exists() and not (tmp_path / "cache").exists(), "nothing is built or written"

@@ -12,12 +12,13 @@ from pathlib import Path
 
 import datasets
 import numpy as np
+import psutil
 import pytest
 
 import fashion_mnist as fm
 from tests.archives import archive_arrays, dataset_arrays
 from tests.faults import TRAIN_IMAGES, assert_no_finished_dataset, assert_sample_rows, finished_infos, sample_files
-from tests.fixtures import REPO, SAMPLE_DIR
+from tests.fixtures import REPO, SAMPLE_DIR, require_official_archives
 from tests.misbehaving_server import MisbehavingServer
 from tools import export
 
@@ -188,6 +189,7 @@ def test_an_export_killed_part_way_leaves_the_previous_folder(tmp_path, stop):
     previous = export_files(out)
     assert sorted(previous) == sorted(
         [
+            ".tools-export.json",
             "README.md",
             *export.CARD_FILES,
             *(f"fashion_mnist/{name}" for split in ("test", "train") for name in export.parquet_file_names(split)),
@@ -209,4 +211,149 @@ def test_an_export_killed_part_way_leaves_the_previous_folder(tmp_path, stop):
 
     finish(start(str(tmp_path / "cache2"), f"--export={out}"))
     assert export_files(out) == previous, "the same archives export to the same bytes"
-    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == [".hub.lock"]
+
+
+STOP_MESSAGE = "tools.export: stopped by {}; nothing half-written was left"
+STOP_STUCK_MESSAGE = "tools.export: stopped by SIGTERM; cleanup did not finish, a cache may hold a partial build"
+
+
+def beside(out: Path) -> list[str]:
+    """What an export leaves beside its folder, besides the folder and its lock file."""
+    return sorted(p.name for p in out.parent.iterdir() if p.name not in (out.name, f".{out.name}.lock", "flag"))
+
+
+def stop_during(stage: str, tmp_path: Path, out: Path, host_url: str | None) -> subprocess.Popen:
+    """Start `tools.export --out OUT` and return once it has reached `stage`."""
+    stopped = tmp_path / "flag"
+    cache = str(tmp_path / "cache2")
+    if stage == "download":
+        process = start(cache, f"--export={out}", "--config=fashion_mnist", f"--base-url={host_url}")
+        reached = lambda: list((tmp_path / "cache2" / "downloads").glob("*.incomplete"))  # noqa: E731
+    elif stage == "generation, 2 processes":
+        process = start(cache, f"--export={out}", "--num-proc=2", "--shard-size=16", "--stop-at=train:25",
+                        f"--stopped={stopped}")  # fmt: skip
+        reached = stopped.exists
+    else:
+        process = start(cache, f"--export={out}", "--stop-after-parquet=3", f"--stopped={stopped}")
+        reached = stopped.exists
+    wait_until(reached, process, f"the export reached {stage}")
+    return process
+
+
+def workers_of(process: subprocess.Popen) -> list[psutil.Process]:
+    return psutil.Process(process.pid).children(recursive=True)
+
+
+def assert_all_ended(processes: list[psutil.Process]) -> None:
+    _, alive = psutil.wait_procs(processes, timeout=WAIT)
+    assert not alive, f"worker processes left running: {alive}"
+
+
+STAGES = [pytest.param("download", marks=pytest.mark.real), "generation, 2 processes", "Parquet writing"]
+
+
+SIGNALS = {  # how the signal is sent: (signal, to the whole process group)
+    "SIGINT to the group (Ctrl-C)": (signal.SIGINT, True),
+    "SIGTERM to the main process": (signal.SIGTERM, False),
+    "SIGTERM to the group": (signal.SIGTERM, True),
+}
+
+
+@pytest.mark.parametrize("how", SIGNALS)
+@pytest.mark.parametrize("stage", STAGES)
+def test_an_export_stopped_by_a_signal_says_so_in_one_line_and_keeps_the_previous_export(tmp_path, stage, how):
+    signum, to_group = SIGNALS[how]
+    out = tmp_path / "hub"
+    finish(start(str(tmp_path / "cache1"), f"--export={out}"))
+    previous = export_files(out)
+    official = require_official_archives() if stage == "download" else None
+    files = {p.name: p.read_bytes() for p in official.glob("*.gz")} if official else {}
+    with MisbehavingServer(files, "stall") as host:
+        process = stop_during(stage, tmp_path, out, host.url)
+        workers = workers_of(process)
+        if to_group:
+            os.killpg(process.pid, signum)
+        else:
+            os.kill(process.pid, signum)
+        _, stderr = process.communicate(timeout=WAIT)
+    assert process.returncode == 128 + signum, stderr
+    assert "Traceback" not in stderr
+    lines = [line for line in stderr.splitlines() if line.startswith("tools.export")]
+    if how == "SIGTERM to the group" and stage == "generation, 2 processes":
+        # A worker may die holding its pool's lock: the pool's cleanup then never ends, and the command ends
+        # itself after cli.CLEANUP_SECONDS.
+        assert lines in ([STOP_MESSAGE.format("SIGTERM")], [STOP_STUCK_MESSAGE]), stderr
+    else:
+        assert lines == [STOP_MESSAGE.format(signal.Signals(signum).name)], stderr
+    assert_all_ended(workers)
+    assert export_files(out) == previous
+    assert beside(out) == ["cache1", "cache2"], "no partial or set-aside folder is left"
+
+
+def test_an_export_killed_leaves_no_worker_and_the_next_one_clears_its_partial_folder(tmp_path):
+    out = tmp_path / "hub"
+    finish(start(str(tmp_path / "cache1"), f"--export={out}"))
+    previous = export_files(out)
+    process = stop_during("generation, 2 processes", tmp_path, out, None)
+    workers = workers_of(process)
+    assert len(workers) >= 2, "the build runs in worker processes"
+    os.kill(process.pid, signal.SIGKILL)  # the main process only: its workers must end by themselves
+    process.communicate(timeout=WAIT)
+    assert_all_ended(workers)
+    assert export_files(out) == previous
+    (tmp_path / "flag").unlink()
+    finish(start(str(tmp_path / "cache2"), f"--export={out}"))
+    assert export_files(out) == previous
+    assert beside(out) == ["cache1", "cache2"]
+
+
+def test_a_second_export_to_the_same_out_is_refused_while_the_first_writes(tmp_path):
+    out = tmp_path / "hub"
+    stopped = tmp_path / "flag"
+    first = start(str(tmp_path / "cache1"), f"--export={out}", "--stop-after-parquet=1", f"--stopped={stopped}")
+    wait_until(stopped.exists, first, "the first export wrote a Parquet file")
+    second = start(str(tmp_path / "cache2"), f"--export={out}")
+    _, stderr = second.communicate(timeout=WAIT)
+    assert second.returncode == 1
+    assert [line for line in stderr.splitlines() if line.startswith("tools.export")] == [
+        f"tools.export: error: Another tools.export is writing {out} (it holds {tmp_path / '.hub.lock'}): "
+        "wait for it to end, then run this again."
+    ]
+    os.kill(first.pid, signal.SIGTERM)
+    first.communicate(timeout=WAIT)
+    assert first.returncode == 143
+    assert not out.exists() and beside(out) == ["cache1"], "refused before building into cache2"
+    finish(start(str(tmp_path / "cache2"), f"--export={out}"))
+
+
+def start_together(tmp_path: Path, *commands: list[str]) -> list[subprocess.Popen]:
+    go = tmp_path / "go"
+    processes = [start(*command, f"--ready={tmp_path / f'ready{i}'}", f"--go={go}", "--pause=0.3")
+                 for i, command in enumerate(commands)]  # fmt: skip
+    for i, process in enumerate(processes):
+        wait_until((tmp_path / f"ready{i}").exists, process, "the process was ready")
+    go.touch()
+    return processes
+
+
+def test_two_exports_to_one_out_at_once_leave_one_whole_export(tmp_path):
+    out = tmp_path / "hub"
+    processes = start_together(
+        tmp_path, [str(tmp_path / "cache1"), f"--export={out}"], [str(tmp_path / "cache2"), f"--export={out}"]
+    )
+    results = [(process.communicate(timeout=WAIT), process.returncode) for process in processes]
+    assert sorted(code for _, code in results) == [0, 1]
+    refused = next(stderr for (_, stderr), code in results if code == 1)
+    assert f"tools.export: error: Another tools.export is writing {out}" in refused
+    loaded = datasets.load_dataset(str(out), cache_dir=str(tmp_path / "load"))
+    assert {split: loaded[split].num_rows for split in loaded} == {"train": 60, "test": 40}
+    assert sorted(export_files(out)) == sorted([".tools-export.json", *export.export_files()])
+
+
+def test_two_exports_sharing_a_cache_at_once_both_finish_with_the_same_files(tmp_path):
+    cache = str(tmp_path / "cache")
+    one, two = tmp_path / "one", tmp_path / "two"
+    processes = start_together(tmp_path, [cache, f"--export={one}"], [cache, f"--export={two}"])
+    assert [finish(process) for process in processes] == [{"exit": 0}, {"exit": 0}]
+    assert export_files(one) == export_files(two)

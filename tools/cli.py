@@ -6,19 +6,25 @@ exit 130 (SIGINT) or 143 (SIGTERM) when stopped, and no worker process left behi
         return cli.run("tools.NAME", lambda: do_the_work(args), debug=args.debug)
 """
 
+import contextlib
 import ctypes
 import os
 import signal
 import sys
+import threading
 from collections.abc import Callable
+
+import psutil
 
 import fashion_mnist as fm
 
 # What a user can cause and fix: reported in one line, without a traceback. A tool adds its own error class.
 USER_ERRORS = (fm.ArchiveError, fm.ArchiveUnavailableError, OSError)
+CLEANUP_SECONDS = 20  # how long a stopped command may take to clean up before it ends without finishing
 DEBUG_HINT = "--debug (or FASHION_MNIST_DEBUG=1) shows the traceback"
 _PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when its parent ends
-_forks_end_with_parent = []  # registered once per process
+_prctl = []  # libc's prctl, looked up once in the main process: a forked child only calls it
+_stop_handlers = set()  # the handlers that run() installs, which a forked child puts back to the default
 
 
 class UserError(Exception):
@@ -46,40 +52,68 @@ def run(prog: str, work: Callable[[], None], debug: bool = False, user_errors=()
     """Call `work()` and return the process's exit code."""
     main_pid = os.getpid()
     stopped_by = []
+    cleaned_up = threading.Event()
 
     def stop(signum, frame):
         if os.getpid() != main_pid:
-            # A worker forked by datasets: it ends quietly; the main process stops the others.
+            # A child that got here (one not forked, or forked before run()): it ends quietly.
             os._exit(128 + signum)
         # A second signal while cleaning up must not interrupt the cleanup.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         stopped_by.append(signum)
+        threading.Thread(target=_end_if_stuck, args=(prog, signum, cleaned_up), daemon=True).start()
         raise KeyboardInterrupt
 
     previous = {signum: signal.signal(signum, stop) for signum in (signal.SIGINT, signal.SIGTERM)}
-    if not _forks_end_with_parent:
+    _stop_handlers.add(stop)
+    if not _prctl:
         os.register_at_fork(after_in_child=_end_with_parent)
-        _forks_end_with_parent.append(True)
+        _prctl.append(ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("linux") else None)
     try:
         work()
-    except KeyboardInterrupt:
-        signum = stopped_by[0] if stopped_by else signal.SIGINT
-        log(f"{prog}: stopped by {signal.Signals(signum).name}; nothing half-written was left")
-        return 128 + signum
-    except Exception as error:
+    except (KeyboardInterrupt, Exception) as error:
+        # Once stopped, whatever ends the work comes from the stop: `datasets`, cleaning up its worker pool,
+        # raises a TimeoutError of its own in place of the KeyboardInterrupt.
+        if stopped_by or isinstance(error, KeyboardInterrupt):
+            signum = stopped_by[0] if stopped_by else signal.SIGINT
+            log(f"{prog}: stopped by {signal.Signals(signum).name}; nothing half-written was left")
+            return 128 + signum
         cause = user_error(error, user_errors)
         if cause is None or debug:
             raise
         log(f"{prog}: error: {cause}")
         return 1
     finally:
+        cleaned_up.set()
+        _stop_handlers.discard(stop)
         for signum, handler in previous.items():
             signal.signal(signum, handler)
     return 0
 
 
+def _end_if_stuck(prog: str, signum: int, cleaned_up: threading.Event) -> None:
+    """Once stopped, end the process if its cleanup has not ended within CLEANUP_SECONDS: a worker killed while
+    it held a lock of its pool (SIGTERM sent to the whole process group) leaves the pool's cleanup waiting."""
+    if cleaned_up.wait(CLEANUP_SECONDS):
+        return
+    for child in psutil.Process().children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            child.kill()
+    log(f"{prog}: stopped by {signal.Signals(signum).name}; cleanup did not finish, a cache may hold a partial build")
+    os._exit(128 + signum)
+
+
 def _end_with_parent() -> None:
-    """In a forked worker: be killed when the main process ends, even by SIGKILL, instead of lingering."""
-    if sys.platform.startswith("linux"):
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    """In a forked worker: be killed when the main process ends, even by SIGKILL, instead of lingering; leave
+    SIGINT to the main process, and die at once of SIGTERM. (A Python handler runs only between bytecodes: a
+    worker that the signal reaches just before it blocks on a lock might never run it.)"""
+    if signal.getsignal(signal.SIGINT) in _stop_handlers:
+        # Ctrl-C reaches the whole process group; only the main process acts on it. An idle worker of a
+        # `multiprocessing` pool holds the pool's task-queue lock: killed by SIGINT, it would never release it,
+        # and the pool's cleanup in the main process would wait for that lock forever.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if signal.getsignal(signal.SIGTERM) in _stop_handlers:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # how a pool ends its workers: at once, quietly
+    if _prctl[0] is not None:
+        _prctl[0](_PR_SET_PDEATHSIG, signal.SIGKILL)

@@ -13,29 +13,40 @@ refuses a sample build.
 """
 
 import argparse
+import contextlib
 import hashlib
+import json
 import logging
 import os
 import re
 import shutil
+import signal
 import sys
+import threading
 from collections import Counter
 from pathlib import Path
 
 import datasets
+import filelock
 import pyarrow as pa
 from datasets.info import DatasetInfosDict
 from huggingface_hub import CommitOperationAdd, CommitOperationDelete, DatasetCard, HfApi
-from huggingface_hub.errors import HfHubHTTPError
+from huggingface_hub.errors import HfHubHTTPError, HFValidationError
+from huggingface_hub.utils import validate_repo_id
 
 import fashion_mnist as fm
+from tools import cli
 from tools.layout import (
     CARD_FILES,
     CONFIGS,
     DATA_FOLDER,
+    EXPORT_MANIFEST,
     FILES_PER_SPLIT,
     ROW_GROUP_SIZE,
     SAMPLE_WARNING,
+    export_files,
+    foreign_entries,
+    owned_folders,
     parquet_file_names,
 )
 from tools.verify import VerificationError, verify_folder
@@ -46,6 +57,11 @@ DEFAULT_OUT = REPO / "build" / "hub"
 # Builds get a cache of their own: in the user's default cache, a sample build would be what an offline
 # `load_dataset("fashion_mnist")` falls back to.
 DEFAULT_CACHE = REPO / "build" / "cache"
+SAMPLE_ARCHIVES = REPO / fm.SAMPLE_DIR
+PROG = "tools.export"
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+# What a user can cause and fix, besides cli.USER_ERRORS: reported in one line, without a traceback.
+USER_ERRORS = (HfHubHTTPError, VerificationError)
 # Card text between these marker lines is for the repository only (setup commands): the Hub card leaves it out.
 REPO_ONLY = re.compile(r"^<!-- repo-only -->\n.*?^<!-- /repo-only -->\n\n?", re.MULTILINE | re.DOTALL)
 # What the `script` branch holds: the loading script for datasets < 4, the files it reads, the card and its files.
@@ -58,7 +74,7 @@ SCRIPT_FILES = (
 )
 
 
-class ExportError(Exception):
+class ExportError(cli.UserError):
     """A request this command refuses or cannot carry out, with the reason."""
 
 
@@ -109,6 +125,136 @@ def copy_card_files(folder: Path) -> None:
         shutil.copyfile(REPO / name, folder / name)
 
 
+def check_out(out: Path, data_dir=None, cache_dir=None) -> Path:
+    """Raise `ExportError` unless this tool may write `out`: a path that does not exist, an empty folder, or an
+    earlier export by this tool that holds nothing else; and not a folder that is, holds or sits in one the
+    export reads. Return `out` resolved."""
+    out = Path(out).resolve()
+    protected = [(REPO, "the repository"), (SAMPLE_ARCHIVES, "the sample archives")]
+    if data_dir:
+        protected.append((Path(data_dir).resolve(), "the archives of --data-dir"))
+    if cache_dir:
+        cache = Path(cache_dir).resolve()
+        protected.append((cache, "the cache of --cache-dir"))
+        if out.is_relative_to(cache) and out != cache:
+            raise ExportError(f"Refusing to write --out {out}: it is inside the cache ({cache}).")
+    for folder, what in protected:
+        if out == folder:
+            raise ExportError(f"Refusing to write --out {out}: it is {what}.")
+        if folder.is_relative_to(out):
+            raise ExportError(f"Refusing to write --out {out}: it holds {what} ({folder}).")
+    if out.exists() and not out.is_dir():
+        raise ExportError(f"Refusing to write --out {out}: it is a file, not a folder.")
+    if out.is_dir():
+        written = written_files(out)
+        unexpected = next(foreign_entries(out, written or set()), None)
+        if unexpected and written is None:
+            raise ExportError(
+                f"Refusing to write --out {out}: it holds {unexpected} and is not an export by {PROG} "
+                f"(no complete {EXPORT_MANIFEST}). Choose a new or empty folder."
+            )
+        if unexpected:
+            raise ExportError(
+                f"Refusing to write --out {out}: it holds {unexpected}, which {PROG} did not write. "
+                "Move it away, or choose a new or empty folder."
+            )
+    return out
+
+
+def written_files(folder: Path, complete_only=True) -> set[str] | None:
+    """The files that this tool wrote in `folder`, as its manifest lists them; None if it has no valid manifest
+    (with `complete_only`, also if the manifest is that of a folder still being written)."""
+    path = folder / EXPORT_MANIFEST
+    if path.is_symlink() or not path.is_file():
+        return None
+    try:
+        manifest = json.loads(path.read_text("utf-8"))
+        files = set(manifest["files"])
+        complete = manifest["complete"] is True
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if manifest.get("written_by") != PROG or not all(isinstance(name, str) for name in files):
+        return None
+    return files | {EXPORT_MANIFEST} if complete or not complete_only else None
+
+
+def write_manifest(folder: Path, complete: bool) -> None:
+    manifest = {"written_by": PROG, "complete": complete, "files": export_files()}
+    (folder / EXPORT_MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n", "utf-8")
+
+
+def remove_export(folder: Path) -> None:
+    """Remove the files that this tool wrote in `folder` (its manifest lists them), then its folders if empty:
+    a file anyone else put there stays, and so does the folder holding it."""
+    files = written_files(folder, complete_only=False) or set()
+    for name in sorted(files - {EXPORT_MANIFEST}):
+        path = folder / name
+        if path.is_file() and not path.is_symlink():
+            path.unlink()
+    (folder / EXPORT_MANIFEST).unlink(missing_ok=True)  # last: a removal cut short can be finished later
+    for name in sorted(owned_folders(files), key=lambda name: -name.count("/")):
+        with contextlib.suppress(OSError):
+            (folder / name).rmdir()
+    try:
+        folder.rmdir()
+    except OSError:
+        log(f"Left {folder} in place: it holds files that {PROG} did not write")
+
+
+def out_lock(out: Path) -> filelock.FileLock:
+    """The lock that one export to `out` holds, from its checks to its last rename (see docs/faults.md)."""
+    return filelock.FileLock(out.with_name(f".{out.name}.lock"), timeout=0, is_singleton=True)
+
+
+@contextlib.contextmanager
+def writing(out: Path):
+    """Hold `out`'s lock, or raise `ExportError` at once if another export holds it."""
+    lock = out_lock(out)
+    try:
+        lock.acquire()
+    except filelock.Timeout:
+        raise ExportError(
+            f"Another {PROG} is writing {out} (it holds {lock.lock_file}): wait for it to end, then run this again."
+        ) from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def clear_leftovers(out: Path, partial: Path, previous: Path) -> None:
+    """Finish what an export killed part-way left beside `out`: put back the earlier export if it was moved
+    aside, remove a half-written folder. Refuse folders of those names that this tool did not write."""
+    for folder in (previous, partial):
+        if folder.exists() and next(foreign_entries(folder, written_files(folder, False) or set()), None):
+            raise ExportError(f"Refusing to write --out {out}: {folder} is in the way and {PROG} did not write it.")
+    if previous.exists() and not out.exists() and written_files(previous):
+        previous.rename(out)  # an earlier run stopped between its two renames: that folder is complete
+    for folder in (previous, partial):
+        if folder.exists():
+            remove_export(folder)
+        if folder.exists():  # someone put a file there meanwhile
+            raise ExportError(f"Refusing to write --out {out}: {folder} is in the way and {PROG} did not write it.")
+
+
+@contextlib.contextmanager
+def signals_held():
+    """Hold SIGINT and SIGTERM until the block ends, then act on the first one: the block is never cut short
+    (SIGKILL still can)."""
+    if threading.current_thread() is not threading.main_thread():  # only the main thread handles signals
+        yield
+        return
+    received = []
+    handlers = {signum: signal.signal(signum, lambda signum, _: received.append(signum)) for signum in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+        if received:
+            signal.raise_signal(received[0])
+
+
 def damaged_cache(builder, out: Path, problem: str) -> ExportError:
     """What the export says when the prepared dataset it reads from the cache is not Fashion-MNIST as recorded."""
     return ExportError(
@@ -119,44 +265,66 @@ def damaged_cache(builder, out: Path, problem: str) -> ExportError:
 
 
 def write_folder(builder, out: Path) -> Path:
-    """Write the Hub folder beside `out`, then move it into place: `out` is complete or untouched."""
-    out = out.resolve()
+    """Write the Hub folder beside `out`, then move it into place: `out` is complete or untouched. `out` must be
+    new, empty, or an earlier export that holds nothing else (`check_out`); one export writes it at a time."""
+    out = Path(out).resolve()
+    out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(f".{out.name}.partial")
     previous = out.with_name(f".{out.name}.previous")
-    if previous.exists() and not out.exists():
-        previous.rename(out)  # an earlier run stopped between its two renames: that folder is complete
-    for stale in (partial, previous):
-        shutil.rmtree(stale, ignore_errors=True)
-    try:
-        (partial / DATA_FOLDER).mkdir(parents=True)
-        (partial / "README.md").write_text(render_card(builder.info, builder.config.name == "sample"), "utf-8")
-        copy_card_files(partial)
+    with writing(out):
+        check_out(out)
+        clear_leftovers(out, partial, previous)
+        partial.mkdir()
         try:
-            splits = builder.as_dataset()
-        except (pa.ArrowException, OSError) as error:
-            raise damaged_cache(builder, out, f"it cannot be read ({error})") from error
-        for name, split in splits.items():
-            log(f"Writing {DATA_FOLDER}/{name}-*.parquet ({split.num_rows:,} rows, {FILES_PER_SPLIT} files)")
-            write_parquet_files(split, partial / DATA_FOLDER, name)
-        try:
-            verify_folder(partial)
-        except VerificationError as error:
-            raise damaged_cache(builder, out, f"the files written from it fail verification: {error.detail}") from error
-    except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
-        raise
-    if out.exists():
-        out.rename(previous)
-    partial.rename(out)
-    shutil.rmtree(previous, ignore_errors=True)
+            write_manifest(partial, complete=False)
+            (partial / DATA_FOLDER).mkdir()
+            (partial / "README.md").write_text(render_card(builder.info, builder.config.name == "sample"), "utf-8")
+            copy_card_files(partial)
+            try:
+                splits = builder.as_dataset()
+            except (pa.ArrowException, OSError) as error:
+                raise damaged_cache(builder, out, f"it cannot be read ({error})") from error
+            for name, split in splits.items():
+                log(f"Writing {DATA_FOLDER}/{name}-*.parquet ({split.num_rows:,} rows, {FILES_PER_SPLIT} files)")
+                write_parquet_files(split, partial / DATA_FOLDER, name)
+            try:
+                verify_folder(partial)
+            except VerificationError as error:
+                raise damaged_cache(
+                    builder, out, f"the files written from it fail verification: {error.detail}"
+                ) from error
+            write_manifest(partial, complete=True)
+        except BaseException:
+            shutil.rmtree(partial, ignore_errors=True)  # created by this run, which cleared the name first
+            raise
+        with signals_held():
+            if out.exists():
+                out.rename(previous)
+            partial.rename(out)
+            if previous.exists():
+                remove_export(previous)
     return out
 
 
+def published_files(folder: Path) -> tuple[list[str], list[str]]:
+    """What a push of `folder` sends, exactly the files an export writes, and what else the folder holds (left
+    out). Raise `ExportError` if one of those files is missing, a symbolic link, or reached through one."""
+    folder = folder.resolve()
+    for name in export_files():
+        path = folder / name
+        if not path.exists() and not path.is_symlink():
+            raise ExportError(f"Refusing to publish {folder}: it has no {name}")
+        if path.resolve() != path or not path.is_file():
+            raise ExportError(f"Refusing to publish {folder}: {name} is not a regular file in it (a symbolic link?)")
+    return export_files(), list(foreign_entries(folder, {*export_files(), EXPORT_MANIFEST}))
+
+
 def main_branch_operations(folder: Path, remote_files=()) -> list:
-    """Commit operations that make the Hub's `main` equal to `folder`: add every file, delete the rest."""
-    local = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
-    adds = [CommitOperationAdd(path_in_repo=path, path_or_fileobj=str(folder / path)) for path in local]
-    deletes = [CommitOperationDelete(path_in_repo=p) for p in remote_files if p not in local and p != ".gitattributes"]
+    """Commit operations that make the Hub's `main` hold exactly the export in `folder`: add each file the
+    export writes, delete every other file of the branch."""
+    files, _ = published_files(folder)
+    adds = [CommitOperationAdd(path_in_repo=path, path_or_fileobj=str(folder / path)) for path in files]
+    deletes = [CommitOperationDelete(path_in_repo=p) for p in remote_files if p not in files and p != ".gitattributes"]
     return adds + deletes
 
 
@@ -177,6 +345,9 @@ def publish(repo_id: str, folder: Path, token: str | None, dry_run: bool) -> dic
         raise ExportError(f"Refusing to publish {folder}: {error.detail}") from error
     if config == "sample":
         raise ExportError(f"Refusing to publish {folder}: it holds a sample build. Export the official archives.")
+    _, left_out = published_files(folder)
+    if left_out:
+        log(f"Leaving out of the push what the export does not write: {', '.join(left_out)}")
     api = HfApi(token=token)
     if dry_run:
         plan = {"main": main_branch_operations(folder), "script": script_branch_operations()}
@@ -217,66 +388,111 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
         return f"{action.help} (default: {action.default})"
 
 
+class ArgumentParser(argparse.ArgumentParser):
+    def error(self, message):
+        """A usage error in one line (argparse prints the usage too), exit code 2 as argparse gives."""
+        self.exit(2, f"{self.prog}: error: {message} (--help lists the options)\n")
+
+
+def path_argument(value: str) -> Path:
+    if not value.strip():
+        raise argparse.ArgumentTypeError("an empty path is not a folder")  # Path("") would be the current folder
+    return Path(value)
+
+
+def positive_int(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {number}")
+    return number
+
+
 def parse_args(argv):
-    parser = argparse.ArgumentParser(prog="tools.export", description=__doc__, formatter_class=HelpFormatter)
+    parser = ArgumentParser(prog=PROG, description=__doc__, formatter_class=HelpFormatter)
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--sample", action="store_true", help="build from the bundled sample archives (dummy/)")
-    source.add_argument("--data-dir", help="folder holding the four official .gz archives")
+    source.add_argument("--data-dir", type=path_argument, help="folder holding the four official .gz archives")
     source.add_argument(
         "--base-url",
         action="append",
         help="host to download from (repeatable, tried in order; default: " + ", then ".join(fm.BASE_URLS) + ")",
     )
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="folder to write")
-    parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE, help="datasets cache for the build")
-    parser.add_argument("--num-proc", type=int, default=os.cpu_count(), help="processes that encode images")
+    parser.add_argument(
+        "--out", type=path_argument, default=DEFAULT_OUT, help="folder to write: new, empty, or an earlier export"
+    )
+    parser.add_argument("--cache-dir", type=path_argument, default=DEFAULT_CACHE, help="datasets cache for the build")
+    parser.add_argument(
+        "--num-proc",
+        type=positive_int,
+        metavar="N",
+        help=f"processes that encode images (default: {os.cpu_count()}, or 1 with --sample)",
+    )
     parser.add_argument("--push", metavar="REPO_ID", help="publish the folder to this Hub dataset repository")
     parser.add_argument("--dry-run", action="store_true", help="with --push: list what would be uploaded, send nothing")
     parser.add_argument(
         "--debug",
         action="store_true",
-        default=bool(os.environ.get("FASHION_MNIST_DEBUG")),
+        default=cli.debug_default(),
         help="show the traceback of an error; FASHION_MNIST_DEBUG=1 does the same",
     )
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    for problem in usage_problems(args):
+        parser.error(problem)
+    return args
 
 
-# What a user can cause and fix: reported in one message, without a traceback.
-USER_ERRORS = (fm.ArchiveError, fm.ArchiveUnavailableError, ExportError, HfHubHTTPError, OSError)
+def usage_problems(args) -> list[str]:
+    """Flag combinations that cannot work, each said in a few words."""
+    problems = []
+    if args.dry_run and not args.push:
+        problems.append("--dry-run lists what --push would upload: give --push REPO_ID too")
+    if args.push and args.sample:
+        problems.append("--push with --sample: a sample build is never published; export the official archives")
+    if args.push is not None:
+        try:
+            validate_repo_id(args.push)
+        except HFValidationError:
+            problems.append(f"--push {args.push!r} is not a Hub repository id (USER/NAME)")
+    if args.push and not args.dry_run and not os.environ.get("HF_TOKEN"):
+        problems.append("--push needs a Hugging Face token with write access in HF_TOKEN (or add --dry-run)")
+    if any(not url.strip() for url in args.base_url or ()):
+        problems.append("--base-url is empty: give the URL of a folder that holds the archives")
+    return problems
 
 
-def user_error(error: BaseException) -> BaseException | None:
-    """The user error behind `error`: datasets wraps what fails while a split is generated."""
-    while error is not None:
-        if isinstance(error, USER_ERRORS):
-            return error
-        error = error.__cause__
-    return None
+def check_inputs(args) -> None:
+    """Check the folders that the command reads, before any work."""
+    if args.data_dir is not None and not args.data_dir.is_dir():
+        raise ExportError(f"--data-dir {args.data_dir} is not a folder; it must hold the four official archives")
+    if args.cache_dir.exists() and not args.cache_dir.is_dir():
+        raise ExportError(f"--cache-dir {args.cache_dir} is a file, not a folder")
 
 
 def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+    cli.log(message)
 
 
 def export(args) -> None:
+    check_inputs(args)
+    out = args.out.resolve()
     source_given = args.sample or args.data_dir or args.base_url
-    if args.push and args.sample:
-        raise ExportError("Refusing to publish a sample build: export the official archives to publish.")
-    if args.push and not source_given and args.out.exists():
-        log(f"Publishing the existing export in {args.out} (not building again)")
-        out = args.out.resolve()
+    if args.push and not source_given and out.exists():
+        log(f"Publishing the existing export in {out} (not building again)")
     else:
-        builder = build(
-            config_name="sample" if args.sample else "fashion_mnist",
-            data_dir=args.data_dir,
-            base_urls=args.base_url,
-            cache_dir=args.cache_dir,
-            num_proc=1 if args.sample else args.num_proc,
-        )
-        out = write_folder(builder, args.out)
+        check_out(out, args.data_dir, args.cache_dir)
+        with writing(out):
+            builder = build(
+                config_name="sample" if args.sample else "fashion_mnist",
+                data_dir=args.data_dir,
+                base_urls=args.base_url,
+                cache_dir=args.cache_dir,
+                num_proc=args.num_proc or (1 if args.sample else os.cpu_count()),
+            )
+            write_folder(builder, out)
         print(summary(builder, out))
     if args.push:
-        plan = publish(args.push, out, os.environ.get("HF_TOKEN"), args.dry_run)
+        with writing(out):  # no export replaces the folder while it is read
+            plan = publish(args.push, out, os.environ.get("HF_TOKEN"), args.dry_run)
         for branch, operations in plan.items():
             print(f"{'Would push' if args.dry_run else 'Pushed'} to {args.push}@{branch}:")
             for op in operations:
@@ -292,16 +508,9 @@ def main(argv=None) -> int:
     logging.getLogger(fm.__name__).addHandler(handler)
     logging.getLogger(fm.__name__).setLevel(logging.INFO)
     try:
-        export(args)
-    except Exception as error:
-        cause = user_error(error)
-        if cause is None or args.debug:
-            raise
-        log(f"tools.export: error: {cause}")
-        return 1
+        return cli.run(PROG, lambda: export(args), debug=args.debug, user_errors=USER_ERRORS)
     finally:
         logging.getLogger(fm.__name__).removeHandler(handler)
-    return 0
 
 
 if __name__ == "__main__":

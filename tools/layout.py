@@ -1,6 +1,9 @@
 """What an export folder holds: the files, their names and the card's `configs`. Shared by tools.export, which
 writes the folder, and tools.verify, which checks one."""
 
+import os
+from pathlib import Path, PurePosixPath
+
 DATA_FOLDER = "fashion_mnist"
 # Parallel streaming (docs/streaming.md): a streamed split has one shard per file, and with datasets 5
 # `reshard()` one per row group. 8 files give 1, 2, 4 or 8 readers equal parts on any datasets version;
@@ -46,3 +49,33 @@ def export_files() -> list[str]:
     and the Parquet files of both splits."""
     parquet = [f"{DATA_FOLDER}/{name}" for split in ("train", "test") for name in parquet_file_names(split)]
     return sorted(["README.md", *CARD_FILES, *parquet])
+
+
+# A hidden file that tools.export writes in every export folder: the files it wrote there. It is how the tool
+# knows a folder as its own (and may replace it); it is never published, and a check of the folder ignores it.
+EXPORT_MANIFEST = ".tools-export.json"
+
+
+def owned_folders(files) -> set[str]:
+    """The folders (relative, POSIX) that hold `files`, at any depth."""
+    return {parent.as_posix() for name in files for parent in PurePosixPath(name).parents} - {"."}
+
+
+def foreign_entries(folder: Path, owned: set[str]):
+    """Each entry of `folder` that is not one of the `owned` regular files or a folder holding them, in sorted
+    order, without following symbolic links: folders end with "/" and are not entered."""
+    folders = owned_folders(owned)
+    for root, dirs, files in os.walk(folder):
+        relative_root = PurePosixPath(Path(root).relative_to(folder).as_posix())
+        entered = []
+        for name in sorted(dirs + files):
+            path, relative = Path(root) / name, (relative_root / name).as_posix().removeprefix("./")
+            if path.is_symlink():
+                yield f"{relative} (a symbolic link)"
+            elif name in dirs and relative not in folders:
+                yield f"{relative}/"
+            elif name in dirs:
+                entered.append(name)
+            elif relative not in owned or not path.is_file():
+                yield relative
+        dirs[:] = entered

@@ -12,7 +12,6 @@ first thing wrong (exit 1).
 import argparse
 import io
 import json
-import os
 from pathlib import Path
 
 import datasets
@@ -63,19 +62,8 @@ def verify_folder(folder: Path) -> str:
 
 
 def extra_files(folder: Path) -> list[str]:
-    """What `folder` holds besides the export's files, sorted; a folder holding nothing of the export as "NAME/"."""
-    expected = set(layout.export_files())
-    expected_folders = {str(Path(name).parent) for name in expected}
-    extras = []
-    for root, folders, files in os.walk(folder):
-        relative = Path(root).relative_to(folder)
-        for name in list(folders):
-            path = (relative / name).as_posix()
-            if path not in expected_folders or (Path(root) / name).is_symlink():
-                extras.append(path + "/")
-                folders.remove(name)
-        extras += [(relative / name).as_posix() for name in files if (relative / name).as_posix() not in expected]
-    return sorted(extras)
+    """What `folder` holds besides the export's files and its manifest, sorted (`layout.foreign_entries`)."""
+    return sorted(layout.foreign_entries(Path(folder), {*layout.export_files(), layout.EXPORT_MANIFEST}))
 
 
 def check_regular_file(folder: Path, name: str) -> None:
