@@ -323,7 +323,8 @@ def assert_export_refused(builder, out, before, *expected):
     for text in expected:
         assert text in message
     assert digests(out) == before, "the previous export is untouched"
-    assert sorted(p.name for p in out.parent.iterdir()) == ["cache", "hub"], "no partial folder left"
+    # The lock file of `--out` stays, empty; nothing else beside it.
+    assert sorted(p.name for p in out.parent.iterdir()) == [".hub.lock", "cache", "hub"], "no partial folder left"
     # What the message says to do works: the next export prepares the dataset again and succeeds.
     shutil.rmtree(builder.cache_dir)
     export.write_folder(export.build(config_name="sample", cache_dir=cache), out)
