@@ -20,6 +20,7 @@ import fashion_mnist as fm
 
 # What a user can cause and fix: reported in one line, without a traceback. A tool adds its own error class.
 USER_ERRORS = (fm.ArchiveError, fm.ArchiveUnavailableError, OSError)
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 CLEANUP_SECONDS = 20  # how long a stopped command may take to clean up before it ends without finishing
 DEBUG_HINT = "--debug (or FASHION_MNIST_DEBUG=1) shows the traceback"
 _PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when its parent ends
@@ -117,3 +118,22 @@ def _end_with_parent() -> None:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)  # how a pool ends its workers: at once, quietly
     if _prctl[0] is not None:
         _prctl[0](_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+@contextlib.contextmanager
+def signals_held():
+    """Hold SIGINT and SIGTERM until the block ends, then act on the first one: the block is never cut short
+    (SIGKILL still can). The handlers are swapped rather than the signals blocked: a process-directed signal goes
+    to any thread that does not block it, and Python runs its handler in the main thread."""
+    if threading.current_thread() is not threading.main_thread():  # only the main thread handles signals
+        yield
+        return
+    received = []
+    handlers = {signum: signal.signal(signum, lambda signum, _: received.append(signum)) for signum in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+        if received:
+            signal.raise_signal(received[0])

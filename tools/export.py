@@ -20,9 +20,7 @@ import logging
 import os
 import re
 import shutil
-import signal
 import sys
-import threading
 from collections import Counter
 from pathlib import Path
 
@@ -59,7 +57,6 @@ DEFAULT_OUT = REPO / "build" / "hub"
 DEFAULT_CACHE = REPO / "build" / "cache"
 SAMPLE_ARCHIVES = REPO / fm.SAMPLE_DIR
 PROG = "tools.export"
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 # What a user can cause and fix, besides cli.USER_ERRORS: reported in one line, without a traceback.
 USER_ERRORS = (HfHubHTTPError, VerificationError)
 # Card text between these marker lines is for the repository only (setup commands): the Hub card leaves it out.
@@ -237,24 +234,6 @@ def clear_leftovers(out: Path, partial: Path, previous: Path) -> None:
             raise ExportError(f"Refusing to write --out {out}: {folder} is in the way and {PROG} did not write it.")
 
 
-@contextlib.contextmanager
-def signals_held():
-    """Hold SIGINT and SIGTERM until the block ends, then act on the first one: the block is never cut short
-    (SIGKILL still can)."""
-    if threading.current_thread() is not threading.main_thread():  # only the main thread handles signals
-        yield
-        return
-    received = []
-    handlers = {signum: signal.signal(signum, lambda signum, _: received.append(signum)) for signum in STOP_SIGNALS}
-    try:
-        yield
-    finally:
-        for signum, handler in handlers.items():
-            signal.signal(signum, handler)
-        if received:
-            signal.raise_signal(received[0])
-
-
 def damaged_cache(builder, out: Path, problem: str) -> ExportError:
     """What the export says when the prepared dataset it reads from the cache is not Fashion-MNIST as recorded."""
     return ExportError(
@@ -297,7 +276,7 @@ def write_folder(builder, out: Path) -> Path:
         except BaseException:
             shutil.rmtree(partial, ignore_errors=True)  # created by this run, which cleared the name first
             raise
-        with signals_held():
+        with cli.signals_held():
             if out.exists():
                 out.rename(previous)
             partial.rename(out)

@@ -101,7 +101,7 @@ def write_folder(out: Path, archives: dict[str, bytes]) -> None:
     try:
         for name, data in archives.items():
             (staging / name).write_bytes(data)
-        with paths.signals_held():
+        with cli.signals_held():
             staging.rename(out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

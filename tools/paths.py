@@ -8,15 +8,12 @@ as it was or whole, never half-written.
     paths.write_files({out: png})
 """
 
-import contextlib
 import os
-import signal
 from pathlib import Path
 
 import fashion_mnist as fm
+from tools import cli
 from tools.cli import UserError
-
-HELD_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 
 
 def archive_names(splits=fm.OFFICIAL_SPLITS) -> list[str]:
@@ -73,29 +70,19 @@ def temporary_name(path: Path) -> Path:
     return path.with_name(f".{path.name}.{os.getpid()}.partial")
 
 
-@contextlib.contextmanager
-def signals_held():
-    """SIGINT and SIGTERM wait until the block ends: a few renames are done all or none."""
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, HELD_SIGNALS)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
-
-
 def write_files(contents: dict[Path, bytes]) -> None:
     """Write each file under a temporary name beside it, then rename them all into place at once: after an
     error or a signal every file is as it was, or every file is new and whole."""
     pending = {}
     try:
         for path, data in contents.items():
-            with signals_held():  # a temporary file that exists is one that `pending` holds, to be removed
+            with cli.signals_held():  # a temporary file that exists is one that `pending` holds, to be removed
                 # Created like any new file (0o666 less the umask), and never over an existing one.
                 descriptor = os.open(temporary_name(path), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
                 pending[path] = temporary_name(path)
             with os.fdopen(descriptor, "wb") as file:
                 file.write(data)
-        with signals_held():
+        with cli.signals_held():
             for path, temporary in list(pending.items()):
                 os.replace(temporary, path)
                 del pending[path]
