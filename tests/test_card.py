@@ -13,6 +13,7 @@ import datasets
 import numpy as np
 import pytest
 from datasets.info import DatasetInfosDict
+from datasets.packaged_modules.parquet.parquet import Parquet
 from huggingface_hub import DatasetCard
 
 import fashion_mnist as fm
@@ -386,3 +387,23 @@ def test_snippet_runs_and_prints_what_the_card_shows(document, code, output, sni
     assert done.returncode == 0, f"{document}:\n{local_code}\n{done.stderr}"
     if output is not None:
         assert done.stdout.strip() == _on_the_sample(output).strip()
+
+
+def test_the_card_streams_to_the_end_of_what_it_opens(snippet_dir, monkeypatch):
+    # A Parquet read that a script leaves half done can abort Python at exit (docs/faults.md, "Streaming and
+    # interpreter exit"): the card's streaming snippet reads each piece of Parquet that it opens to its end.
+    (code,) = [code for code, _ in runnable_snippets(card_text()) if "streaming=True" in code]
+    reads = []
+    generate_tables = Parquet._generate_tables
+
+    def recording(self, files, row_groups_list):
+        read = {"files": files, "to the end": False}
+        reads.append(read)
+        yield from generate_tables(self, files, row_groups_list)
+        read["to the end"] = True
+
+    monkeypatch.setattr(Parquet, "_generate_tables", recording)
+    monkeypatch.chdir(snippet_dir)
+    exec(code.replace(HUB_ID_LOAD, LOCAL_LOAD), {})
+    assert reads, "the snippet streamed nothing"
+    assert all(read["to the end"] for read in reads), reads
