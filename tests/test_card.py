@@ -389,10 +389,18 @@ def test_snippet_runs_and_prints_what_the_card_shows(document, code, output, sni
         assert done.stdout.strip() == _on_the_sample(output).strip()
 
 
-def test_the_card_streams_to_the_end_of_what_it_opens(snippet_dir, monkeypatch):
+# The streaming snippets whose own process reads (in the others, DataLoader workers read).
+STREAMING_SNIPPETS = [(d, code) for d, code, _ in SNIPPETS if "streaming=True" in code and "num_workers" not in code]
+
+
+def test_the_card_and_docs_have_streaming_snippets():
+    assert [d for d, _ in STREAMING_SNIPPETS] == ["README.md", "docs/streaming.md"]
+
+
+@pytest.mark.parametrize(("document", "code"), STREAMING_SNIPPETS, ids=[d for d, _ in STREAMING_SNIPPETS])
+def test_streaming_snippet_reads_to_the_end_what_it_opens(document, code, snippet_dir, monkeypatch):
     # A Parquet read that a script leaves half done can abort Python at exit (docs/faults.md, "Streaming and
-    # interpreter exit"): the card's streaming snippet reads each piece of Parquet that it opens to its end.
-    (code,) = [code for code, _ in runnable_snippets(card_text()) if "streaming=True" in code]
+    # interpreter exit"): each streaming snippet reads every piece of Parquet that it opens to its end.
     reads = []
     generate_tables = Parquet._generate_tables
 
@@ -405,5 +413,5 @@ def test_the_card_streams_to_the_end_of_what_it_opens(snippet_dir, monkeypatch):
     monkeypatch.setattr(Parquet, "_generate_tables", recording)
     monkeypatch.chdir(snippet_dir)
     exec(code.replace(HUB_ID_LOAD, LOCAL_LOAD), {})
-    assert reads, "the snippet streamed nothing"
-    assert all(read["to the end"] for read in reads), reads
+    assert reads, f"{document}: the snippet streamed nothing"
+    assert all(read["to the end"] for read in reads), f"{document}: {reads}"
