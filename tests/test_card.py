@@ -411,6 +411,7 @@ def test_streaming_snippet_reads_to_the_end_what_it_opens(document, code, snippe
         read["to the end"] = True
 
     monkeypatch.setattr(Parquet, "_generate_tables", recording)
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", str(snippet_dir / "datasets_cache"))
     monkeypatch.chdir(snippet_dir)
     exec(code.replace(HUB_ID_LOAD, LOCAL_LOAD), {})
     assert reads, f"{document}: the snippet streamed nothing"
