@@ -13,6 +13,7 @@ import datasets
 import numpy as np
 import pytest
 from datasets.info import DatasetInfosDict
+from datasets.packaged_modules.parquet.parquet import Parquet
 from huggingface_hub import DatasetCard
 
 import fashion_mnist as fm
@@ -400,3 +401,32 @@ def test_snippet_runs_and_prints_what_the_card_shows(document, code, output, sni
     assert done.returncode == 0, f"{document}:\n{local_code}\n{done.stderr}"
     if output is not None:
         assert done.stdout.strip() == _on_the_sample(output).strip()
+
+
+# The streaming snippets whose own process reads (in the others, DataLoader workers read).
+STREAMING_SNIPPETS = [(d, code) for d, code, _ in SNIPPETS if "streaming=True" in code and "num_workers" not in code]
+
+
+def test_the_card_and_docs_have_streaming_snippets():
+    assert [d for d, _ in STREAMING_SNIPPETS] == ["README.md", "docs/streaming.md"]
+
+
+@pytest.mark.parametrize(("document", "code"), STREAMING_SNIPPETS, ids=[d for d, _ in STREAMING_SNIPPETS])
+def test_streaming_snippet_reads_to_the_end_what_it_opens(document, code, snippet_dir, monkeypatch):
+    # A Parquet read that a script leaves half done can abort Python at exit (docs/faults.md, "Streaming and
+    # interpreter exit"): each streaming snippet reads every piece of Parquet that it opens to its end.
+    reads = []
+    generate_tables = Parquet._generate_tables
+
+    def recording(self, files, row_groups_list):
+        read = {"files": files, "to the end": False}
+        reads.append(read)
+        yield from generate_tables(self, files, row_groups_list)
+        read["to the end"] = True
+
+    monkeypatch.setattr(Parquet, "_generate_tables", recording)
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", str(snippet_dir / "datasets_cache"))
+    monkeypatch.chdir(snippet_dir)
+    exec(code.replace(HUB_ID_LOAD, LOCAL_LOAD), {})
+    assert reads, f"{document}: the snippet streamed nothing"
+    assert all(read["to the end"] for read in reads), f"{document}: {reads}"
