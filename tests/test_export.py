@@ -250,3 +250,17 @@ def test_an_export_file_that_is_a_link_is_refused(cluttered_export, tmp_path, li
         export.published_files(cluttered_export)
     with pytest.raises(export.ExportError, match=rf"{first} is not a regular file in it"):
         export.main_branch_operations(cluttered_export)
+
+
+def test_a_manifest_naming_files_outside_its_folder_is_not_an_export(tmp_path):
+    outside = tmp_path / "keep.txt"
+    outside.write_text("mine")
+    out = tmp_path / "hub"
+    out.mkdir()
+    manifest = {"written_by": "tools.export", "complete": True, "files": ["../keep.txt"]}
+    (out / layout.EXPORT_MANIFEST).write_text(json.dumps(manifest), "utf-8")
+    assert export.written_files(out) is None
+    with pytest.raises(export.ExportError, match=r"is not an export by tools\.export"):
+        export.check_out(out)
+    export.remove_export(out)
+    assert outside.read_text() == "mine"

@@ -22,7 +22,7 @@ import re
 import shutil
 import sys
 from collections import Counter
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import datasets
 import filelock
@@ -170,9 +170,15 @@ def written_files(folder: Path, complete_only=True) -> set[str] | None:
         complete = manifest["complete"] is True
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    if manifest.get("written_by") != PROG or not all(isinstance(name, str) for name in files):
+    if manifest.get("written_by") != PROG or not all(_inside(name) for name in files):
         return None
     return files | {EXPORT_MANIFEST} if complete or not complete_only else None
+
+
+def _inside(name) -> bool:
+    """Whether a manifest's entry names a file inside the folder: a relative path with no "..", as this tool writes."""
+    path = PurePosixPath(name) if isinstance(name, str) else None
+    return path is not None and not path.is_absolute() and ".." not in path.parts and name not in ("", ".")
 
 
 def write_manifest(folder: Path, complete: bool) -> None:
