@@ -1,0 +1,150 @@
+"""Label issues: the candidates file, its picture and the card's counts, from label_issues.csv and the archives.
+
+examples/find_label_issues.py finds the candidates (it needs PyTorch and cleanlab) and writes both files through
+this module; this module needs neither, so the tests of the main environment redraw the picture and recount the
+card from the shipped file. docs/label-issues.md explains the method and the numbers.
+"""
+
+import collections
+import csv
+import dataclasses
+import io
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+import fashion_mnist as fm
+from tools import card_stats
+
+REPO = Path(__file__).resolve().parent.parent
+ISSUES_FILE = REPO / "label_issues.csv"
+PICTURE = REPO / "images" / "label_issues.png"
+
+CSV_HEADER = ("split", "index", "label", "likely_label", "score")
+SPLIT_ORDER = ("test", "train")
+SCORE_DECIMALS = 4
+# The card's table of the most common (given label, likely label) pairs.
+COMMON_PAIRS_SHOWN = 8
+
+# The picture: the top candidates of each split, PICTURE_SCALE times the archive's pixels, captions in Pillow's
+# bitmap font.
+SHOWN = {"test": 30, "train": 20}
+PICTURE_SCALE = 3
+PICTURE_COLUMNS = 10
+CELL_WIDTH = 118  # the longest caption line, "likely T - shirt / top", is 22 characters of 5 pixels and a space
+GAP = 12
+LINE = 12
+CAPTION_LINES = 4
+BACKGROUND = 0
+TEXT = 255
+
+
+@dataclasses.dataclass(frozen=True)
+class Candidate:
+    """One example whose given label is likely wrong: its `split` and `index` (row in that split, in the
+    archives' order), the given `label`, the `likely_label` (the model's most probable class) and `score`, the
+    label quality score (low: likely wrong)."""
+
+    split: str
+    index: int
+    label: int
+    likely_label: int
+    score: float
+
+
+def sort_key(candidate: Candidate) -> tuple:
+    return SPLIT_ORDER.index(candidate.split), candidate.score, candidate.index
+
+
+def csv_text(candidates: list[Candidate]) -> str:
+    """The file's text: a header, then one line per candidate, by split (test first), score, index."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_HEADER)
+    for c in sorted(candidates, key=sort_key):
+        writer.writerow([c.split, c.index, c.label, c.likely_label, f"{c.score:.{SCORE_DECIMALS}f}"])
+    return out.getvalue()
+
+
+def read_candidates(path: Path = ISSUES_FILE) -> list[Candidate]:
+    with open(path, newline="", encoding="utf-8") as file:
+        rows = list(csv.DictReader(file))
+    return [
+        Candidate(row["split"], int(row["index"]), int(row["label"]), int(row["likely_label"]), float(row["score"]))
+        for row in rows
+    ]
+
+
+# The card's counts.
+
+
+def counts_table(candidates: list[Candidate], num_examples: dict[str, int]) -> str:
+    """Per split: examples, candidates, and their share."""
+    rows = []
+    for split in SPLIT_ORDER:
+        found = sum(c.split == split for c in candidates)
+        rows.append([split, f"{num_examples[split]:,}", f"{found:,}", f"{100 * found / num_examples[split]:.2f} %"])
+    return card_stats.markdown_table(["split", "examples", "candidates", "share"], rows)
+
+
+def common_pairs_table(candidates: list[Candidate], shown: int = COMMON_PAIRS_SHOWN) -> str:
+    """The most common (given label, likely label) pairs over both splits, with the count in each split."""
+    by_split = {split: collections.Counter() for split in SPLIT_ORDER}
+    for c in candidates:
+        by_split[c.split][c.label, c.likely_label] += 1
+    total = by_split["test"] + by_split["train"]
+    rows = []
+    for (label, likely), _ in sorted(total.items(), key=lambda item: (-item[1], item[0]))[:shown]:
+        pair = [fm.CLASS_NAMES[label], fm.CLASS_NAMES[likely]]
+        rows.append([*pair, f"{by_split['test'][label, likely]:,}", f"{by_split['train'][label, likely]:,}"])
+    return card_stats.markdown_table(["given label", "likely label", "test", "train"], rows)
+
+
+# The picture.
+
+
+def _caption(c: Candidate) -> list[str]:
+    given, likely = fm.CLASS_NAMES[c.label], fm.CLASS_NAMES[c.likely_label]
+    return [f"{c.split} {c.index}", f"given  {given}", f"likely {likely}", f"score  {c.score:.{SCORE_DECIMALS}f}"]
+
+
+def picture_sections(candidates: list[Candidate]) -> list[tuple[str, list[Candidate]]]:
+    """(title, candidates) of each block of the picture: the lowest scores of each split."""
+    sections = []
+    for split in SPLIT_ORDER:
+        ranked = sorted((c for c in candidates if c.split == split), key=sort_key)
+        shown = ranked[: SHOWN[split]]
+        sections.append((f"{split}: the {len(shown)} lowest scores of {len(ranked):,} candidates", shown))
+    return sections
+
+
+def draw_picture(splits: dict[str, tuple[np.ndarray, np.ndarray]], candidates: list[Candidate]) -> Image.Image:
+    """Each candidate's image from the archives, with split and index, given label, likely label and score."""
+    side = fm.IMAGE_SIDE * PICTURE_SCALE
+    font = ImageFont.load_default_imagefont()  # Pillow's bitmap font: no FreeType, same pixels everywhere
+    sections = picture_sections(candidates)
+    cell_height = side + CAPTION_LINES * LINE + GAP
+    height = GAP + sum(LINE + GAP // 2 + -(-len(shown) // PICTURE_COLUMNS) * cell_height for _, shown in sections)
+    width = GAP + PICTURE_COLUMNS * (CELL_WIDTH + GAP)
+    canvas = Image.new("L", (width, height), BACKGROUND)
+    pen = ImageDraw.Draw(canvas)
+    y = GAP
+    for title, shown in sections:
+        pen.text((GAP, y), title, fill=TEXT, font=font)
+        y += LINE + GAP // 2
+        for k, c in enumerate(shown):
+            x = GAP + (k % PICTURE_COLUMNS) * (CELL_WIDTH + GAP)
+            top = y + (k // PICTURE_COLUMNS) * cell_height
+            tile = Image.fromarray(splits[c.split][0][c.index], "L").resize((side, side), Image.Resampling.NEAREST)
+            canvas.paste(tile, (x, top))
+            for line, text in enumerate(_caption(c)):
+                pen.text((x, top + side + 2 + line * LINE), text, fill=TEXT, font=font)
+        y += -(-len(shown) // PICTURE_COLUMNS) * cell_height
+    return canvas
+
+
+def picture_bytes(splits: dict, candidates: list[Candidate]) -> bytes:
+    buffer = io.BytesIO()
+    draw_picture(splits, candidates).save(buffer, format="PNG", optimize=True)
+    return buffer.getvalue()
