@@ -232,11 +232,10 @@ def main(argv=None) -> int:
 
 def run(args) -> None:
     set_determinism()
-    data_dir = paths.check_data_dir(args.data_dir)
     if args.flip_check is not None:
         if not 2 * FOLDS <= args.flip_check <= 60_000:
             raise cli.UserError(f"--flip-check {args.flip_check}: give a number of examples from {2 * FOLDS} to 60000")
-        images, labels = card_stats.load_official(data_dir)["train"]
+        images, labels = card_stats.load_official(paths.check_data_dir(args.data_dir))["train"]
         result = flip_check(images[: args.flip_check], labels[: args.flip_check], log=cli.log)
         print(
             "\n".join(
@@ -256,6 +255,7 @@ def run(args) -> None:
     picture_out = paths.check_output_file(args.picture_out, "--picture-out")
     if issues_out == picture_out:
         raise cli.UserError(f"--issues-out {args.issues_out} and --picture-out {args.picture_out} are the same file")
+    data_dir = paths.check_data_dir(args.data_dir)
     splits = card_stats.load_official(data_dir)
     if args.reuse:
         probabilities = load_probabilities(probabilities_path, splits)
