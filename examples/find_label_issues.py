@@ -4,9 +4,9 @@
 
 (.venv-examples is the environment of examples/requirements.txt: torch, cleanlab.)
 
-A small convolutional network gives every one of the 70,000 examples predicted probabilities from a model that
-did not see it: FOLDS-fold cross-validation over the training split, and a model trained on the whole training
-split for the test split. cleanlab's `find_label_issues` flags the examples whose given label the probabilities
+A small convolutional network gives every one of the 70,000 examples predicted probabilities from models that
+did not see it: FOLDS-fold cross-validation over the training split, and for the test split the mean of the
+FOLDS fold models. cleanlab's `find_label_issues` flags the examples whose given label the probabilities
 contradict, and `get_label_quality_scores` ranks them. The command prints each model's accuracy and the CPU time,
 saves the probabilities (--probabilities; --reuse reads them instead of training), and writes label_issues.csv
 and images/label_issues.png. With --flip-check N it measures instead how well the same pipeline finds labels
@@ -37,7 +37,7 @@ DEFAULT_PROBABILITIES = REPO / "build" / "label_issues_probabilities.npz"
 SEED = 0
 THREADS = 2
 FOLDS = 3
-EPOCHS = 8
+EPOCHS = 7
 BATCH_SIZE = 128
 LEARNING_RATE = 3e-3
 WEIGHT_DECAY = 1e-4
@@ -127,38 +127,45 @@ def fold_of(num_examples: int, folds: int, seed: int) -> np.ndarray:
 @dataclasses.dataclass
 class Run:
     """Out-of-sample probabilities of the training examples (`train`) and, if any, of the test examples
-    (`test`), with the accuracy and CPU seconds of each model, by name."""
+    (`test`); the accuracy of each fold's model on its held-out fold and on the test split, and its CPU seconds."""
 
     train: np.ndarray
     test: np.ndarray | None
-    accuracy: dict[str, float]
-    cpu: dict[str, float]
+    fold_accuracy: list[float]
+    test_accuracy: list[float]
+    cpu: list[float]
+
+
+def accuracy(probabilities: np.ndarray, labels: np.ndarray) -> float:
+    return float((probabilities.argmax(1) == labels).mean())
 
 
 def out_of_sample(
     train_images, train_labels, test_images=None, test_labels=None, folds=FOLDS, epochs=EPOCHS, seed=SEED, log=None
 ) -> Run:
-    """Probabilities of each training example from the model of the folds that left it out; with test images,
-    those of a model trained on all training examples."""
+    """Probabilities of each training example from the model of the fold that left it out and, with test images,
+    of each test example the mean of the fold models' probabilities: no model sees the examples it gives
+    probabilities for, and no model is trained twice."""
     fold = fold_of(len(train_labels), folds, seed)
-    probabilities = np.zeros((len(train_labels), NUM_CLASSES), np.float32)
-    run = Run(probabilities, None, {}, {})
-    jobs = [(f"fold {k + 1} of {folds}", fold != k, fold == k) for k in range(folds)]
-    if test_images is not None:
-        jobs.insert(0, ("whole training split -> test", slice(None), None))
-    for k, (name, fit, held_out) in enumerate(jobs):
+    run = Run(np.zeros((len(train_labels), NUM_CLASSES), np.float32), None, [], [], [])
+    test_sum = None if test_images is None else np.zeros((len(test_images), NUM_CLASSES), np.float64)
+    for k in range(folds):
         start = cpu_seconds()
-        model = train(train_images[fit], train_labels[fit], seed + k, epochs)
-        if held_out is not None:
-            probabilities[held_out] = predict(model, train_images[held_out])
-            predicted, truth = probabilities[held_out].argmax(1), train_labels[held_out]
-        else:
-            run.test = predict(model, test_images)
-            predicted, truth = run.test.argmax(1), test_labels
-        run.accuracy[name] = float((predicted == truth).mean())
-        run.cpu[name] = cpu_seconds() - start
+        held_out = fold == k
+        model = train(train_images[~held_out], train_labels[~held_out], seed + k, epochs)
+        run.train[held_out] = predict(model, train_images[held_out])
+        run.fold_accuracy.append(accuracy(run.train[held_out], train_labels[held_out]))
+        note = f"fold {k + 1} of {folds}: held-out accuracy {run.fold_accuracy[-1]:.4f}"
+        if test_sum is not None:
+            test_probabilities = predict(model, test_images)
+            test_sum += test_probabilities
+            run.test_accuracy.append(accuracy(test_probabilities, test_labels))
+            note += f", test accuracy {run.test_accuracy[-1]:.4f}"
+        run.cpu.append(cpu_seconds() - start)
         if log:
-            log(f"{name}: accuracy {run.accuracy[name]:.4f}, {run.cpu[name]:.0f} s CPU")
+            log(f"{note}, {run.cpu[-1]:.0f} s CPU")
+    if test_sum is not None:
+        run.test = (test_sum / folds).astype(np.float32)
     return run
 
 
@@ -204,7 +211,7 @@ def flip_check(images, labels, folds=FOLDS, epochs=EPOCHS, seed=SEED, log=None) 
         "flipped and flagged": found,
         "precision": found / max(int(flagged.sum()), 1),
         "recall": found / int(flipped.sum()),
-        "cpu seconds": sum(run.cpu.values()),
+        "cpu seconds": sum(run.cpu),
     }
 
 
@@ -263,11 +270,12 @@ def run(args) -> None:
         (train_images, train_labels), (test_images, test_labels) = splits["train"], splits["test"]
         start, wall = cpu_seconds(), time.perf_counter()
         result = out_of_sample(train_images, train_labels, test_images, test_labels, log=cli.log)
-        print(
-            f"Training: {cpu_seconds() - start:.0f} s CPU, {time.perf_counter() - wall:.0f} s wall, {THREADS} threads"
-        )
-        for name, accuracy in result.accuracy.items():
-            print(f"  {name}: accuracy {accuracy:.4f}, {result.cpu[name]:.0f} s CPU")
+        cpu, wall = cpu_seconds() - start, time.perf_counter() - wall
+        print(f"Training: {cpu:.0f} s CPU, {wall:.0f} s wall, {THREADS} threads")
+        for k, fold_accuracy in enumerate(result.fold_accuracy):
+            print(f"  fold {k + 1}: held-out accuracy {fold_accuracy:.4f}, test accuracy {result.test_accuracy[k]:.4f}")
+        print(f"  all folds: out-of-sample accuracy {accuracy(result.train, train_labels):.4f}")
+        print(f"  mean of the fold models: test accuracy {accuracy(result.test, test_labels):.4f}")
         probabilities = {"train": result.train, "test": result.test}
         save_probabilities(paths.check_output_file(probabilities_path, "--probabilities"), probabilities)
     candidates = []
