@@ -84,39 +84,39 @@ def test_picture_is_regenerated_byte_for_byte(official_splits):
 # The card and the doc.
 
 
-def test_card_and_doc_tables_are_the_files_counts():
+def test_doc_tables_and_card_item_are_the_files_counts():
     candidates = li.read_candidates()
-    tables = [li.counts_table(candidates, SIZES), li.common_pairs_table(candidates)]
-    for document in (CARD, DOC):
-        text = document.read_text(encoding="utf-8")
-        for table in tables:
-            assert table in text, f"{document.name} should hold:\n{table}"
+    doc = DOC.read_text(encoding="utf-8")
+    for table in (li.counts_table(candidates, SIZES), li.common_pairs_table(candidates)):
+        assert table in doc, f"docs/label-issues.md should hold:\n{table}"
+    bullet = li.card_bullet(candidates, SIZES)
+    assert bullet in CARD.read_text(encoding="utf-8"), f"README.md should hold:\n{bullet}"
+
+
+def card_item() -> str:
+    card = CARD.read_text(encoding="utf-8")
+    item = card[card.index("- **Label issues: ") :]
+    return " ".join(line.strip() for line in item[: item.index("\n\n")].splitlines())
 
 
 def test_card_counts_recomputed_by_plain_python(rows):
     """The card's numbers, recounted from the file without the module's summaries."""
-    card = CARD.read_text(encoding="utf-8")
-    per_split = collections.Counter(row["split"] for row in rows)
+    item = card_item()
     for split, size in SIZES.items():
-        share = f"{100 * per_split[split] / size:.2f} %"
-        assert f"| {split} | {size:,} | {per_split[split]:,} | {share} |" in card
+        count = sum(1 for row in rows if row["split"] == split)
+        assert f" {count:,} of the {size:,} {split} labels" in item.replace("training labels", "train labels")
     pairs = collections.Counter((int(row["label"]), int(row["likely_label"])) for row in rows)
-    (label, likely), _ = max(pairs.items(), key=lambda item: (item[1], [-k for k in item[0]]))
-    test_count = sum(
+    (label, likely), _ = min(pairs.items(), key=lambda item: (-item[1], item[0]))
+    test = sum(
         1 for row in rows if row["split"] == "test" and (int(row["label"]), int(row["likely_label"])) == (label, likely)
     )
-    train_count = pairs[label, likely] - test_count
-    first_row = f"| {fm.CLASS_NAMES[label]} | {fm.CLASS_NAMES[likely]} | {test_count:,} | {train_count:,} |"
-    table = card[card.index("| given label | likely label | test | train |") :]
-    assert table.splitlines()[2] == first_row
+    first = f"most often (given → likely) {fm.CLASS_NAMES[label]} → {fm.CLASS_NAMES[likely]} ({test:,} test, "
+    assert first + f"{pairs[label, likely] - test:,} train)" in item
 
 
-def test_card_words_them_as_candidates_and_links_the_doc_and_the_file():
-    card = CARD.read_text(encoding="utf-8")
-    section = card[card.index("### Label issues") :]
-    section = section[: section.index("\n## ")]
-    assert "candidates for review" in section
-    assert "not corrections" in section
+def test_card_words_them_as_candidates_and_links_the_doc_the_file_and_the_picture():
+    item = card_item()
+    assert "candidates for review, not corrections" in item
     for link in ("(label_issues.csv)", "(docs/label-issues.md)", "(images/label_issues.png)"):
-        assert link in section
+        assert link in item
     assert re.search(r"\d+ of the top 30 test candidates", DOC.read_text(encoding="utf-8"))

@@ -9,6 +9,7 @@ import collections
 import csv
 import dataclasses
 import io
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -24,15 +25,16 @@ PICTURE = REPO / "images" / "label_issues.png"
 CSV_HEADER = ("split", "index", "label", "likely_label", "score")
 SPLIT_ORDER = ("test", "train")
 SCORE_DECIMALS = 4
-# The card's table of the most common (given label, likely label) pairs.
+# The doc's table of the most common (given label, likely label) pairs, and the card's sentence.
 COMMON_PAIRS_SHOWN = 8
+CARD_PAIRS_SHOWN = 3
+CARD_WIDTH = 120
 
 # The picture: the top candidates of each split, PICTURE_SCALE times the archive's pixels, captions in Pillow's
 # bitmap font.
 SHOWN = {"test": 30, "train": 20}
 PICTURE_SCALE = 3
 PICTURE_COLUMNS = 10
-CELL_WIDTH = 118  # the longest caption line, "likely T - shirt / top", is 22 characters of 5 pixels and a space
 GAP = 12
 LINE = 12
 CAPTION_LINES = 4
@@ -88,17 +90,51 @@ def counts_table(candidates: list[Candidate], num_examples: dict[str, int]) -> s
     return card_stats.markdown_table(["split", "examples", "candidates", "share"], rows)
 
 
-def common_pairs_table(candidates: list[Candidate], shown: int = COMMON_PAIRS_SHOWN) -> str:
-    """The most common (given label, likely label) pairs over both splits, with the count in each split."""
+def common_pairs(candidates: list[Candidate], shown: int) -> list[tuple[int, int, int, int]]:
+    """(given label, likely label, test count, train count) of the `shown` most common pairs over both splits,
+    by count, then label."""
     by_split = {split: collections.Counter() for split in SPLIT_ORDER}
     for c in candidates:
         by_split[c.split][c.label, c.likely_label] += 1
     total = by_split["test"] + by_split["train"]
-    rows = []
-    for (label, likely), _ in sorted(total.items(), key=lambda item: (-item[1], item[0]))[:shown]:
-        pair = [fm.CLASS_NAMES[label], fm.CLASS_NAMES[likely]]
-        rows.append([*pair, f"{by_split['test'][label, likely]:,}", f"{by_split['train'][label, likely]:,}"])
+    ranked = sorted(total, key=lambda pair: (-total[pair], pair))[:shown]
+    return [
+        (label, likely, by_split["test"][label, likely], by_split["train"][label, likely]) for label, likely in ranked
+    ]
+
+
+def common_pairs_table(candidates: list[Candidate], shown: int = COMMON_PAIRS_SHOWN) -> str:
+    """The most common (given label, likely label) pairs over both splits, with the count in each split."""
+    rows = [
+        [fm.CLASS_NAMES[label], fm.CLASS_NAMES[likely], f"{test:,}", f"{train:,}"]
+        for label, likely, test, train in common_pairs(candidates, shown)
+    ]
     return card_stats.markdown_table(["given label", "likely label", "test", "train"], rows)
+
+
+def card_bullet(candidates: list[Candidate], num_examples: dict[str, int]) -> str:
+    """The card's item of Other Known Limitations: the counts, the most common pairs, the links and the picture."""
+    found = {split: sum(c.split == split for c in candidates) for split in SPLIT_ORDER}
+    pairs = common_pairs(candidates, CARD_PAIRS_SHOWN)
+    (label, likely, test, train), rest = pairs[0], pairs[1:]
+    most_common = f"{fm.CLASS_NAMES[label]} → {fm.CLASS_NAMES[likely]} ({test:,} test, {train:,} train)"
+    for label, likely, test, train in rest:
+        most_common += f", {fm.CLASS_NAMES[label]} → {fm.CLASS_NAMES[likely]} ({test:,}, {train:,})"
+    text = (
+        "**Label issues: candidates for review, not corrections.** Confident learning (`cleanlab`) on a small CNN's "
+        f"out-of-sample predictions flags {found['test']:,} of the {num_examples['test']:,} test labels and "
+        f"{found['train']:,} of the {num_examples['train']:,} training labels "
+        "([`label_issues.csv`](label_issues.csv)); "
+        f"most often (given → likely) {most_common}. Method, checks, evaluating without them: "
+        "[Label issues](docs/label-issues.md)."
+    )
+    # Class names are not split across lines.
+    for name in fm.CLASS_NAMES:
+        text = text.replace(name, name.replace(" ", "\0"))
+    lines = textwrap.wrap(text, CARD_WIDTH, initial_indent="- ", subsequent_indent="  ", break_on_hyphens=False)
+    lines = [line.replace("\0", " ") for line in lines]
+    picture = "![Test and training images whose label is most likely wrong: index, given and likely label, score]"
+    return "\n".join([*lines, f"  {picture}(images/label_issues.png)"])
 
 
 # The picture.
@@ -125,8 +161,9 @@ def draw_picture(splits: dict[str, tuple[np.ndarray, np.ndarray]], candidates: l
     font = ImageFont.load_default_imagefont()  # Pillow's bitmap font: no FreeType, same pixels everywhere
     sections = picture_sections(candidates)
     cell_height = side + CAPTION_LINES * LINE + GAP
+    cell_width = max(side, *(int(font.getlength(f"likely {name}")) for name in fm.CLASS_NAMES)) + GAP
     height = GAP + sum(LINE + GAP // 2 + -(-len(shown) // PICTURE_COLUMNS) * cell_height for _, shown in sections)
-    width = GAP + PICTURE_COLUMNS * (CELL_WIDTH + GAP)
+    width = GAP + PICTURE_COLUMNS * cell_width
     canvas = Image.new("L", (width, height), BACKGROUND)
     pen = ImageDraw.Draw(canvas)
     y = GAP
@@ -134,7 +171,7 @@ def draw_picture(splits: dict[str, tuple[np.ndarray, np.ndarray]], candidates: l
         pen.text((GAP, y), title, fill=TEXT, font=font)
         y += LINE + GAP // 2
         for k, c in enumerate(shown):
-            x = GAP + (k % PICTURE_COLUMNS) * (CELL_WIDTH + GAP)
+            x = GAP + (k % PICTURE_COLUMNS) * cell_width
             top = y + (k // PICTURE_COLUMNS) * cell_height
             tile = Image.fromarray(splits[c.split][0][c.index], "L").resize((side, side), Image.Resampling.NEAREST)
             canvas.paste(tile, (x, top))
