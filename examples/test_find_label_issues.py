@@ -88,3 +88,40 @@ def test_pipeline_finds_labels_flipped_on_purpose_in_the_official_images():
     assert result["flipped"] == round(fli.FLIP_FRACTION * SUBSET)
     assert result["precision"] >= MIN_PRECISION, result
     assert result["recall"] >= MIN_RECALL, result
+
+
+@pytest.mark.real
+def test_reuse_ranks_saved_probabilities_and_writes_the_file_and_the_picture(tmp_path):
+    from tools import card_stats
+    from tools import label_issues as li
+
+    splits = card_stats.load_official(require_official_archives())
+    rng = np.random.default_rng(0)
+    saved, contradicted = {}, {}
+    for split, (_, labels) in splits.items():
+        likely = labels.copy()
+        contradicted[split] = rng.choice(len(labels), 25, replace=False)
+        likely[contradicted[split]] = (labels[contradicted[split]] + 3) % 10
+        saved[split] = np.full((len(labels), 10), 0.01, np.float32)
+        saved[split][np.arange(len(labels)), likely] = 0.91
+    np.savez(tmp_path / "probabilities.npz", **saved)
+    done = run_command("--reuse", "--probabilities", str(tmp_path / "probabilities.npz"), tmp_path=tmp_path)
+    assert done.returncode == 0, done.stderr
+    candidates = li.read_candidates(tmp_path / "issues.csv")
+    for split, (_, labels) in splits.items():
+        found = sorted(c.index for c in candidates if c.split == split)
+        assert found == sorted(contradicted[split].tolist())
+        assert all(c.likely_label == (labels[c.index] + 3) % 10 for c in candidates if c.split == split)
+    assert (tmp_path / "issues.png").read_bytes() == li.picture_bytes(splits, candidates)
+
+
+@pytest.mark.real
+def test_reuse_refuses_probabilities_of_the_wrong_shape(tmp_path):
+    np.savez(tmp_path / "probabilities.npz", train=np.zeros((5, 10)), test=np.zeros((5, 10)))
+    done = run_command("--reuse", "--probabilities", str(tmp_path / "probabilities.npz"), tmp_path=tmp_path)
+    assert done.returncode == 1
+    assert done.stderr == (
+        f"examples.find_label_issues: error: --probabilities {tmp_path / 'probabilities.npz'}: test has shape "
+        "(5, 10), not (10000, 10)\n"
+    )
+    assert not (tmp_path / "issues.csv").exists()
