@@ -56,7 +56,8 @@ class Candidate:
 
 
 def sort_key(candidate: Candidate) -> tuple:
-    return SPLIT_ORDER.index(candidate.split), candidate.score, candidate.index
+    # By the score as the file writes it, so that the file reads sorted.
+    return SPLIT_ORDER.index(candidate.split), round(candidate.score, SCORE_DECIMALS), candidate.index
 
 
 def csv_text(candidates: list[Candidate]) -> str:
