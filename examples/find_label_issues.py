@@ -16,7 +16,6 @@ flipped on purpose among the first N training examples. docs/label-issues.md exp
 import argparse
 import dataclasses
 import io
-import os
 import resource
 import sys
 import time
@@ -51,7 +50,6 @@ FLIP_FRACTION = 0.02
 
 
 def set_determinism(threads: int = THREADS) -> None:
-    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
     torch.set_num_threads(threads)
     torch.use_deterministic_algorithms(True)
 
