@@ -1,0 +1,122 @@
+"""Label issues: the shipped candidates file, its picture and the card's counts, against the official archives.
+
+Finding the candidates needs PyTorch and cleanlab: examples/test_find_label_issues.py tests that part."""
+
+import collections
+import csv
+import hashlib
+import re
+
+import pytest
+
+import fashion_mnist as fm
+from tests.archives import archive_arrays
+from tests.fixtures import REPO
+from tools import label_issues as li
+from tools import layout
+
+CARD = REPO / "README.md"
+DOC = REPO / "docs" / "label-issues.md"
+SIZES = {split.split: split.num_examples for split in fm.OFFICIAL_SPLITS}
+
+
+@pytest.fixture(scope="module")
+def rows() -> list[dict]:
+    with open(li.ISSUES_FILE, newline="", encoding="utf-8") as file:
+        return list(csv.DictReader(file))
+
+
+@pytest.fixture(scope="module")
+def official_splits(official_dir):
+    """Split -> (images, labels), read with the tests' own IDX reader after checking the digests."""
+    for split in fm.OFFICIAL_SPLITS:
+        for archive in (split.images, split.labels):
+            assert hashlib.sha256((official_dir / archive.filename).read_bytes()).hexdigest() == archive.sha256
+    return {split.split: archive_arrays(official_dir, split.split) for split in fm.OFFICIAL_SPLITS}
+
+
+# The file on its own.
+
+
+def test_file_has_the_documented_columns_and_both_splits(rows):
+    assert li.ISSUES_FILE.read_text(encoding="utf-8").splitlines()[0] == ",".join(li.CSV_HEADER)
+    assert {row["split"] for row in rows} == {"test", "train"}
+
+
+def test_file_is_sorted_by_split_then_score_then_index(rows):
+    keys = [(li.SPLIT_ORDER.index(row["split"]), float(row["score"]), int(row["index"])) for row in rows]
+    assert keys == sorted(keys)
+
+
+def test_each_example_occurs_once_with_a_valid_index_and_two_different_labels(rows):
+    assert len({(row["split"], row["index"]) for row in rows}) == len(rows)
+    for row in rows:
+        assert 0 <= int(row["index"]) < SIZES[row["split"]], row
+        assert {int(row["label"]), int(row["likely_label"])} <= set(range(len(fm.CLASS_NAMES))), row
+        assert row["label"] != row["likely_label"], row
+        assert 0 <= float(row["score"]) <= 1, row
+
+
+def test_file_round_trips_through_the_module(rows):
+    assert li.csv_text(li.read_candidates()) == li.ISSUES_FILE.read_text(encoding="utf-8")
+
+
+def test_the_export_ships_the_file_the_picture_and_the_doc():
+    assert {"label_issues.csv", "images/label_issues.png", "docs/label-issues.md"} <= set(layout.CARD_FILES)
+
+
+# Against the archives.
+
+
+@pytest.mark.real
+def test_given_labels_are_the_archives_labels(rows, official_splits):
+    for row in rows:
+        assert int(row["label"]) == official_splits[row["split"]][1][int(row["index"])], row
+
+
+@pytest.mark.real
+def test_picture_is_regenerated_byte_for_byte(official_splits):
+    assert li.picture_bytes(official_splits, li.read_candidates()) == li.PICTURE.read_bytes(), (
+        "images/label_issues.png is stale: run examples/find_label_issues.py --reuse (docs/label-issues.md)"
+    )
+
+
+# The card and the doc.
+
+
+def test_doc_tables_and_card_item_are_the_files_counts():
+    candidates = li.read_candidates()
+    doc = DOC.read_text(encoding="utf-8")
+    for table in (li.counts_table(candidates, SIZES), li.common_pairs_table(candidates)):
+        assert table in doc, f"docs/label-issues.md should hold:\n{table}"
+    bullet = li.card_bullet(candidates, SIZES)
+    assert bullet in CARD.read_text(encoding="utf-8"), f"README.md should hold:\n{bullet}"
+
+
+def card_item() -> str:
+    card = CARD.read_text(encoding="utf-8")
+    item = card[card.index("- **Label issues: ") :]
+    return " ".join(line.strip() for line in item[: item.index("\n\n")].splitlines())
+
+
+def test_card_counts_recomputed_by_plain_python(rows):
+    """The card's numbers, recounted from the file without the module's summaries."""
+    item = card_item()
+    for split, size in SIZES.items():
+        count = sum(1 for row in rows if row["split"] == split)
+        assert f" {count:,} of the {size:,} {split} labels" in item.replace("training labels", "train labels")
+    pairs = collections.Counter((int(row["label"]), int(row["likely_label"])) for row in rows)
+    (label, likely), _ = min(pairs.items(), key=lambda item: (-item[1], item[0]))
+    test = sum(
+        1 for row in rows if row["split"] == "test" and (int(row["label"]), int(row["likely_label"])) == (label, likely)
+    )
+    first = f"most often (given → likely) {fm.CLASS_NAMES[label]} → {fm.CLASS_NAMES[likely]} ({test:,} test, "
+    assert first + f"{pairs[label, likely] - test:,} train)" in item
+
+
+def test_card_words_them_as_candidates_and_links_the_doc_the_file_and_the_picture():
+    item = card_item()
+    assert "candidates for review, not corrections" in item
+    for link in ("(label_issues.csv)", "(docs/label-issues.md)", "(images/label_issues.png)"):
+        assert link in item
+    assert re.search(r"\d+ of the top 30 test candidates", DOC.read_text(encoding="utf-8"))
