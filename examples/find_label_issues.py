@@ -13,7 +13,6 @@ and images/label_issues.png. With --flip-check N it measures instead how well th
 flipped on purpose among the first N training examples. docs/label-issues.md explains the method and the numbers.
 """
 
-import argparse
 import dataclasses
 import io
 import resource
@@ -218,10 +217,7 @@ def flip_check(images, labels, folds=FOLDS, epochs=EPOCHS, seed=SEED, log=None) 
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument(
-        "--data-dir", default=str(REPO.parent / "shared" / "fashion-mnist"), help="the four official archives"
-    )
+    parser = cli.tool_parser(__doc__)
     parser.add_argument(
         "--probabilities", default=str(DEFAULT_PROBABILITIES), help="the .npz file of out-of-sample probabilities"
     )
@@ -231,7 +227,6 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--flip-check", type=int, metavar="N", help="measure the pipeline on the first N training examples instead"
     )
-    parser.add_argument("--debug", action="store_true", default=cli.debug_default(), help=cli.DEBUG_HINT)
     args = parser.parse_args(argv)
     return cli.run("examples.find_label_issues", lambda: run(args), debug=args.debug)
 

@@ -7,7 +7,6 @@ archives, the classes with their examples per split, pixel statistics and duplic
 recomputes them and checks the card against them.
 """
 
-import argparse
 import dataclasses
 import hashlib
 import sys
@@ -242,11 +241,7 @@ def card_tables(data_dir: Path) -> dict[str, str]:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument(
-        "--data-dir", default=str(REPO.parent / "shared" / "fashion-mnist"), help="the four official archives"
-    )
-    parser.add_argument("--debug", action="store_true", default=cli.debug_default(), help=cli.DEBUG_HINT)
+    parser = cli.tool_parser(__doc__)
     args = parser.parse_args(argv)
 
     def print_tables():

@@ -6,6 +6,7 @@ exit 130 (SIGINT) or 143 (SIGTERM) when stopped, and no worker process left behi
         return cli.run("tools.NAME", lambda: do_the_work(args), debug=args.debug)
 """
 
+import argparse
 import contextlib
 import ctypes
 import os
@@ -13,6 +14,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable
+from pathlib import Path
 
 import psutil
 
@@ -23,6 +25,8 @@ USER_ERRORS = (fm.ArchiveError, fm.ArchiveUnavailableError, OSError)
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 CLEANUP_SECONDS = 20  # how long a stopped command may take to clean up before it ends without finishing
 DEBUG_HINT = "--debug (or FASHION_MNIST_DEBUG=1) shows the traceback"
+# Where the tools look for the four official archives unless given --data-dir: ../shared/fashion-mnist.
+OFFICIAL_ARCHIVES = Path(__file__).resolve().parent.parent.parent / "shared" / "fashion-mnist"
 _PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when its parent ends
 _prctl = []  # libc's prctl, looked up once in the main process: a forked child only calls it
 _stop_handlers = set()  # the handlers that run() installs, which a forked child puts back to the default
@@ -38,6 +42,15 @@ def debug_default() -> bool:
 
 def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
+
+
+def tool_parser(description: str) -> argparse.ArgumentParser:
+    """The command line that the tools reading the official archives share: their docstring as the help,
+    --data-dir and --debug; each adds its own options."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data-dir", default=str(OFFICIAL_ARCHIVES), help="the four official archives")
+    parser.add_argument("--debug", action="store_true", default=debug_default(), help=DEBUG_HINT)
+    return parser
 
 
 def user_error(error: BaseException | None, user_errors=()) -> BaseException | None:

@@ -8,7 +8,6 @@ or, if it exists, its four archives are replaced together; a file of an archive'
 sample archive is refused, and other files are left as they are.
 """
 
-import argparse
 import hashlib
 import os
 import shutil
@@ -121,16 +120,12 @@ def make(data_dir: str, out: str) -> None:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument(
-        "--data-dir", default=str(REPO.parent / "shared" / "fashion-mnist"), help="the four official archives"
-    )
+    parser = cli.tool_parser(__doc__)
     parser.add_argument(
         "--out",
         default=str(REPO / fm.SAMPLE_DIR),
         help="folder to write, created if missing; only earlier sample archives in it are replaced (default: dummy/)",
     )
-    parser.add_argument("--debug", action="store_true", default=cli.debug_default(), help=cli.DEBUG_HINT)
     args = parser.parse_args(argv)
     return cli.run("tools.make_sample", lambda: make(args.data_dir, args.out), debug=args.debug)
 

@@ -10,7 +10,6 @@ thresholds and its time, and writes near_duplicates.csv (every pair within CRITE
 images/near_duplicates.png (the closest pairs). docs/near-duplicates.md explains the method and the numbers.
 """
 
-import argparse
 import csv
 import dataclasses
 import io
@@ -375,13 +374,9 @@ def picture_bytes(splits: dict, found: dict) -> bytes:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument(
-        "--data-dir", default=str(REPO.parent / "shared" / "fashion-mnist"), help="the four official archives"
-    )
+    parser = cli.tool_parser(__doc__)
     parser.add_argument("--pairs-out", default=str(PAIRS_FILE), help="CSV file to write, in a folder that exists")
     parser.add_argument("--picture-out", default=str(PICTURE), help="PNG file to write, in a folder that exists")
-    parser.add_argument("--debug", action="store_true", default=cli.debug_default(), help=cli.DEBUG_HINT)
     args = parser.parse_args(argv)
     return cli.run("tools.near_duplicates", lambda: run(args), debug=args.debug)
 

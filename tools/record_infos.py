@@ -6,7 +6,6 @@ Rewrites dataset_infos.json (features, split sizes, byte counts, the archives' s
 the `dataset_info`/`configs` block of README.md. tests/test_real_build.py rebuilds and compares.
 """
 
-import argparse
 import json
 import sys
 import tempfile
@@ -67,11 +66,7 @@ def record(data_dir: str) -> None:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument(
-        "--data-dir", default=str(REPO.parent / "shared" / "fashion-mnist"), help="the four official archives"
-    )
-    parser.add_argument("--debug", action="store_true", default=cli.debug_default(), help=cli.DEBUG_HINT)
+    parser = cli.tool_parser(__doc__)
     args = parser.parse_args(argv)
     return cli.run("tools.record_infos", lambda: record(args.data_dir), debug=args.debug, user_errors=(ExportError,))
 

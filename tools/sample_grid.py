@@ -7,7 +7,6 @@ no smoothing. The same archives and Pillow release give the same bytes. The PNG'
 records which training image each tile is, for tests/test_sample_grid.py to check against the archives.
 """
 
-import argparse
 import io
 import json
 import sys
@@ -74,14 +73,10 @@ def make(data_dir: Path) -> bytes:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument(
-        "--data-dir", default=str(REPO.parent / "shared" / "fashion-mnist"), help="the four official archives"
-    )
+    parser = cli.tool_parser(__doc__)
     parser.add_argument(
         "--out", default=str(OUT), help="PNG file to write, in a folder that exists (default: images/examples.png)"
     )
-    parser.add_argument("--debug", action="store_true", default=cli.debug_default(), help=cli.DEBUG_HINT)
     args = parser.parse_args(argv)
 
     def draw_picture():
