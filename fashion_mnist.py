@@ -384,7 +384,7 @@ class FashionMnist(datasets.GeneratorBasedBuilder):
         for split in self.config.splits:
             images, labels = self._read_split(dl_manager, split)
             # datasets shares out a list in gen_kwargs among the `num_proc` jobs: each gets its own blocks.
-            blocks = [(start, images[start:stop], labels[start:stop]) for start, stop in _shard_ranges(len(labels))]
+            blocks = _blocks(images, labels, _shard_ranges(len(labels)))
             generators.append(
                 datasets.SplitGenerator(name=split.split, gen_kwargs={"split": split.split, "blocks": blocks})
             )
@@ -428,13 +428,18 @@ class FashionMnist(datasets.GeneratorBasedBuilder):
             images, labels = read_split(
                 read_verified(archives.images, sources[0]), read_verified(archives.labels, sources[1]), archives
             )
-            blocks = [(start, images[start:stop], labels[start:stop]) for start, stop in ranges]
+            blocks = _blocks(images, labels, ranges)
         for start, images, labels in blocks:
             # The image in the Image feature's storage form, PNG bytes and no path, so that `datasets`
             # stores it as it is instead of encoding it again; the label as a Python int.
             pngs = encode_pngs(images)
             for index, (png, label) in enumerate(zip(pngs, labels.tolist(), strict=True), start):
                 yield index, {"image": {"bytes": png, "path": None}, "label": label}
+
+
+def _blocks(images: np.ndarray, labels: np.ndarray, ranges: list) -> list:
+    """(start, images, labels) of each (start, stop) range: what `_generate_examples` encodes."""
+    return [(start, images[start:stop], labels[start:stop]) for start, stop in ranges]
 
 
 def _shard_ranges(num_examples: int) -> list[tuple[int, int]]:
