@@ -9,19 +9,22 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
-OFFICIAL_DIR = REPO.parent / "shared" / "fashion-mnist"
-SAMPLE_DIR = REPO / "dummy"
+import fashion_mnist as fm
+from tools.common import ARCHIVES_VARIABLE, REPO, archives_dir
+
+SAMPLE_DIR = REPO / fm.SAMPLE_DIR
 
 
 def require_official_archives() -> Path:
-    """The folder of the four official archives; skip without it, but fail in CI, where it must exist."""
-    if not (OFFICIAL_DIR / "train-images-idx3-ubyte.gz").exists():
-        reason = f"the official archives are not in {OFFICIAL_DIR}"
+    """The folder of the four official archives ($FASHION_MNIST_ARCHIVES, else ../shared/fashion-mnist); skip
+    without it, but fail in CI, where it must exist."""
+    folder = archives_dir()
+    if not (folder / "train-images-idx3-ubyte.gz").exists():
+        reason = f"the official archives are not in {folder} (set {ARCHIVES_VARIABLE} to their folder)"
         if os.environ.get("CI"):
             pytest.fail(f"{reason}, and CI must run the real-archive tests")
         pytest.skip(reason)
-    return OFFICIAL_DIR
+    return folder
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):

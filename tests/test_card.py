@@ -19,7 +19,7 @@ from huggingface_hub import DatasetCard
 import fashion_mnist as fm
 from tests.archives import archive_arrays
 from tests.fixtures import REPO
-from tools import card_stats, export
+from tools import card_stats, common, export
 
 CARD = REPO / "README.md"
 # The labels as the official README describes them, written out here as the specification.
@@ -213,7 +213,7 @@ def test_duplicates_across_counts_test_images_found_in_train():
 
 
 def test_markdown_tables_parse_back():
-    table = card_stats.markdown_table(["a", "b"], [[1, "`x y`"], ["", "2,000"]])
+    table = common.markdown_table(["a", "b"], [[1, "`x y`"], ["", "2,000"]])
     assert parse_table(table.splitlines()) == [["a", "b"], ["1", "x y"], ["", "2,000"]]
 
 
