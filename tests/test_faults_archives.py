@@ -259,9 +259,8 @@ def test_bad_archive_fails_before_writing_and_leaves_the_cache_usable(
         error_type, problem = expected_error(variant, checksums, source, location)
 
         builder = fm.FashionMnist(cache_dir=str(cache_dir), **kwargs)
-        with pytest.raises(error_type, match=problem) as error:
+        with pytest.raises(error_type, match=problem):
             builder.download_and_prepare()
-        assert not isinstance(error.value, AssertionError)
         assert generation_calls == [], "the error must come before any split is generated"
         assert_no_finished_dataset(cache_dir, **kwargs)
 
