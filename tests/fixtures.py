@@ -52,6 +52,15 @@ def official_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
+def near_duplicate_search(official_dir):
+    """The near-duplicate search on the official archives (tools.near_duplicates.search), once per test session:
+    it takes about half a minute."""
+    from tools import common, near_duplicates
+
+    return near_duplicates.search(common.load_official(official_dir))
+
+
+@pytest.fixture(scope="session")
 def official_server(official_dir):
     """Base URL of a loopback server holding the official archives."""
     with serve_directory(official_dir) as url:

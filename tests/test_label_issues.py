@@ -74,23 +74,7 @@ def test_given_labels_are_the_archives_labels(rows, official_splits):
         assert int(row["label"]) == official_splits[row["split"]][1][int(row["index"])], row
 
 
-@pytest.mark.real
-def test_picture_is_regenerated_byte_for_byte(official_splits):
-    assert li.picture_bytes(official_splits, li.read_candidates()) == li.PICTURE.read_bytes(), (
-        "images/label_issues.png is stale: run examples/find_label_issues.py --reuse (docs/label-issues.md)"
-    )
-
-
 # The card and the doc.
-
-
-def test_doc_tables_and_card_item_are_the_files_counts():
-    candidates = li.read_candidates()
-    doc = DOC.read_text(encoding="utf-8")
-    for table in (li.counts_table(candidates, SIZES), li.common_pairs_table(candidates)):
-        assert table in doc, f"docs/label-issues.md should hold:\n{table}"
-    bullet = li.card_bullet(candidates, SIZES)
-    assert bullet in CARD.read_text(encoding="utf-8"), f"README.md should hold:\n{bullet}"
 
 
 def card_item() -> str:

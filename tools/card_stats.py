@@ -209,9 +209,10 @@ def _duplicate_cells(d: Duplicates) -> list[str]:
     return [f"{d.num_images:,}", f"{d.images_with_copy:,}", f"{d.groups:,}", f"{d.conflicting_groups:,}"]
 
 
-def card_tables(data_dir: Path) -> dict[str, str]:
-    """Heading -> markdown table, for every generated table of the card."""
-    splits = common.load_official(data_dir)
+def card_tables(data_dir: Path, splits: dict | None = None) -> dict[str, str]:
+    """Heading -> markdown table, for every generated table of the card; `splits`: those of the archives in
+    `data_dir`, read already."""
+    splits = common.load_official(data_dir) if splits is None else splits
     (train_images, train_labels), (test_images, test_labels) = splits["train"], splits["test"]
     return {
         ARCHIVES_HEADING: archives_table(archive_digests(data_dir)),

@@ -64,9 +64,9 @@ def png_bytes(grid: Image.Image, rows: list[list[int]]) -> bytes:
     return buffer.getvalue()
 
 
-def make(data_dir: Path) -> bytes:
-    """The picture's bytes, from the verified official archives in `data_dir`."""
-    images, labels = common.load_official(data_dir)[SPLIT]
+def make(data_dir: Path, splits: dict | None = None) -> bytes:
+    """The picture's bytes, from the verified official archives in `data_dir` (`splits`: read already)."""
+    images, labels = (common.load_official(data_dir) if splits is None else splits)[SPLIT]
     rows = pick(labels)
     return png_bytes(draw(images, rows), rows)
 
