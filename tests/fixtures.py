@@ -54,7 +54,7 @@ def official_dir() -> Path:
 @pytest.fixture(scope="session")
 def near_duplicate_search(official_dir):
     """The near-duplicate search on the official archives (tools.near_duplicates.search), once per test session:
-    it takes about half a minute."""
+    the slowest generator (its time: docs/near-duplicates.md)."""
     from tools import common, near_duplicates
 
     return near_duplicates.search(common.load_official(official_dir))
