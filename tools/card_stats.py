@@ -3,8 +3,8 @@
     .venv/bin/python -m tools.card_stats --data-dir ../shared/fashion-mnist
 
 Prints the card's generated tables as markdown, each under the heading it has in README.md: the
-archives, the classes with their examples per split, pixel statistics and duplicate images. tests/test_card.py
-recomputes them and checks the card against them.
+archives, the classes with their examples per split, pixel statistics and duplicate images. tools.regenerate puts them
+in the card; tests/test_card.py recomputes their numbers without this module.
 """
 
 import dataclasses
