@@ -2,6 +2,7 @@
 
 import contextlib
 import functools
+import hashlib
 import http.server
 import os
 import threading
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 import fashion_mnist as fm
+from tests.archives import archive_arrays
 from tools.common import ARCHIVES_VARIABLE, REPO, archives_dir
 
 SAMPLE_DIR = REPO / fm.SAMPLE_DIR
@@ -49,6 +51,15 @@ def serve_directory(directory: Path):
 @pytest.fixture(scope="session")
 def official_dir() -> Path:
     return require_official_archives()
+
+
+@pytest.fixture(scope="session")
+def official_arrays(official_dir) -> dict[str, tuple]:
+    """Split -> (images, labels), read with the tests' own IDX reader after checking the archives' digests."""
+    for split in fm.OFFICIAL_SPLITS:
+        for archive in (split.images, split.labels):
+            assert hashlib.sha256((official_dir / archive.filename).read_bytes()).hexdigest() == archive.sha256
+    return {split.split: archive_arrays(official_dir, split.split) for split in fm.OFFICIAL_SPLITS}
 
 
 @pytest.fixture(scope="session")

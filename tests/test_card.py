@@ -17,7 +17,6 @@ from datasets.packaged_modules.parquet.parquet import Parquet
 from huggingface_hub import DatasetCard
 
 import fashion_mnist as fm
-from tests.archives import archive_arrays
 from tests.fixtures import REPO
 from tools import card_stats, common, export
 
@@ -218,16 +217,6 @@ def test_markdown_tables_parse_back():
 
 
 # The card's numbers against the official archives.
-
-
-@pytest.fixture(scope="module")
-def official_arrays(official_dir):
-    """Split -> (images, labels), read with the tests' own IDX reader after checking the digests."""
-    for split in fm.OFFICIAL_SPLITS:
-        for archive in (split.images, split.labels):
-            data = (official_dir / archive.filename).read_bytes()
-            assert hashlib.sha256(data).hexdigest() == archive.sha256
-    return {split: archive_arrays(official_dir, split) for split in SPLITS}
 
 
 @pytest.mark.real
