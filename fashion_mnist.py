@@ -264,6 +264,26 @@ def _check_counts(num_images: int, num_labels: int, split: SplitArchives) -> Non
         )
 
 
+def data_dir_problem(data_dir: str, splits: tuple, option: str = "data_dir") -> str | None:
+    """What keeps `data_dir` from being the folder of the archives of `splits`, said for `option`, or None. It must
+    be a folder that holds each of them as a file; what they hold is verified when they are read."""
+    names = [archive.filename for split in splits for archive in (split.images, split.labels)]
+    holding = f"give the folder that holds {', '.join(names)}"
+    if str(data_dir) == "":
+        return f"{option} is empty: {holding}"
+    if not os.path.exists(data_dir):
+        return f"{option} {data_dir} does not exist: {holding}"
+    if not os.path.isdir(data_dir):
+        return f"{option} {data_dir} is not a folder: {holding}"
+    for name in names:
+        path = os.path.join(data_dir, name)
+        if not os.path.exists(path):
+            return f"{option} {data_dir} has no {name}: {holding}"
+        if not os.path.isfile(path):
+            return f"{option} {data_dir}: {name} is not a file"
+    return None
+
+
 def content_digests(images: np.ndarray, labels: np.ndarray) -> tuple[str, str]:
     """SHA-256 of the pixels and of the labels of a split, as `SplitArchives` records them."""
     pixels = hashlib.sha256(np.ascontiguousarray(images, dtype=np.uint8).data).hexdigest()
@@ -273,9 +293,8 @@ def content_digests(images: np.ndarray, labels: np.ndarray) -> tuple[str, str]:
 # PNG encoding. Pillow's per-call work (an image object, a file object, chunk writing) costs more than the
 # compression of a 28x28 image; this writes 8-bit grayscale files straight from zlib, with the constant chunks
 # built once. Scanlines are stored unfiltered and deflated with run-length matching only (Z_RLE), which suits
-# images with long runs of background. Measured on the train split (docs/benchmark.md): 514 bytes per image for
-# about 26 us, against 525 bytes for zlib level 1 at the same cost, and 504 bytes for Pillow's default (adaptive
-# filters, level 6), which took about 60 us even when written with numpy and zlib.
+# images with long runs of background: smaller files than zlib level 1 for the same time, and several times faster
+# than Pillow's adaptive filters (sizes and times: docs/benchmark.md, "PNG encoding: size against cost").
 
 
 def _png_chunk(tag: bytes, data: bytes) -> bytes:
@@ -405,19 +424,11 @@ class FashionMnist(datasets.GeneratorBasedBuilder):
 
     def _candidates(self, archive: Archive) -> tuple:
         if self.config.data_dir:
-            if not os.path.isdir(self.config.data_dir):
-                raise FileNotFoundError(
-                    f"data_dir {self.config.data_dir} is not a folder; it must hold the {self.config.name} archives"
-                )
+            problem = data_dir_problem(self.config.data_dir, self.config.splits)
+            if problem:
+                raise FileNotFoundError(problem)
             # Absolute, or the download manager would resolve it beside this script instead of the working directory.
-            path = os.path.abspath(os.path.join(self.config.data_dir, archive.filename))
-            if not os.path.exists(path):
-                expected = ", ".join(a.filename for s in self.config.splits for a in (s.images, s.labels))
-                raise FileNotFoundError(
-                    f"data_dir {self.config.data_dir} has no {archive.filename}; it must hold the "
-                    f"{self.config.name} archives: {expected}"
-                )
-            return (path,)
+            return (os.path.abspath(os.path.join(self.config.data_dir, archive.filename)),)
         return tuple(base_url + archive.filename for base_url in self.config.base_urls)
 
     def _generate_examples(self, split, blocks=None, sources=None, ranges=None):

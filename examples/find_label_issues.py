@@ -26,11 +26,10 @@ from cleanlab.filter import find_label_issues
 from cleanlab.rank import get_label_quality_scores
 from torch import nn
 
-from tools import card_stats, cli, paths
+from tools import cli, common, paths
 from tools import label_issues as li
 
-REPO = Path(__file__).resolve().parent.parent
-DEFAULT_PROBABILITIES = REPO / "build" / "label_issues_probabilities.npz"
+DEFAULT_PROBABILITIES = common.REPO / "build" / "label_issues_probabilities.npz"
 
 SEED = 0
 THREADS = 2
@@ -236,7 +235,7 @@ def run(args) -> None:
     if args.flip_check is not None:
         if not 2 * FOLDS <= args.flip_check <= 60_000:
             raise cli.UserError(f"--flip-check {args.flip_check}: give a number of examples from {2 * FOLDS} to 60000")
-        images, labels = card_stats.load_official(paths.check_data_dir(args.data_dir))["train"]
+        images, labels = common.load_official(paths.check_data_dir(args.data_dir))["train"]
         result = flip_check(images[: args.flip_check], labels[: args.flip_check], log=cli.log)
         print(
             "\n".join(
@@ -257,7 +256,7 @@ def run(args) -> None:
     if issues_out == picture_out:
         raise cli.UserError(f"--issues-out {args.issues_out} and --picture-out {args.picture_out} are the same file")
     data_dir = paths.check_data_dir(args.data_dir)
-    splits = card_stats.load_official(data_dir)
+    splits = common.load_official(data_dir)
     if args.reuse:
         probabilities = load_probabilities(probabilities_path, splits)
     else:

@@ -79,10 +79,10 @@ def test_reuse_without_saved_probabilities_says_so(tmp_path):
 @pytest.mark.real
 @pytest.mark.slow
 def test_pipeline_finds_labels_flipped_on_purpose_in_the_official_images():
-    from tools import card_stats
+    from tools import common
 
     fli.set_determinism()
-    images, labels = card_stats.load_official(require_official_archives())["train"]
+    images, labels = common.load_official(require_official_archives())["train"]
     assert fm.OFFICIAL_SPLITS[0].split == "train"
     result = fli.flip_check(images[:SUBSET], labels[:SUBSET], folds=FOLDS, epochs=EPOCHS)
     assert result["flipped"] == round(fli.FLIP_FRACTION * SUBSET)
@@ -92,10 +92,10 @@ def test_pipeline_finds_labels_flipped_on_purpose_in_the_official_images():
 
 @pytest.mark.real
 def test_reuse_ranks_saved_probabilities_and_writes_the_file_and_the_picture(tmp_path):
-    from tools import card_stats
+    from tools import common
     from tools import label_issues as li
 
-    splits = card_stats.load_official(require_official_archives())
+    splits = common.load_official(require_official_archives())
     rng = np.random.default_rng(0)
     saved, contradicted = {}, {}
     for split, (_, labels) in splits.items():

@@ -2,7 +2,13 @@ import os
 
 from hypothesis import settings
 
-from tests.fixtures import official_dir, official_server, sample_server  # noqa: F401
+from tests.fixtures import (  # noqa: F401
+    near_duplicate_search,
+    official_arrays,
+    official_dir,
+    official_server,
+    sample_server,
+)
 
 # CI runs the fuzz tests at full strength; a local run stays quick.
 settings.register_profile("ci", max_examples=10_000, deadline=None)

@@ -2,6 +2,7 @@
 
 import contextlib
 import functools
+import hashlib
 import http.server
 import os
 import threading
@@ -9,19 +10,23 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
-OFFICIAL_DIR = REPO.parent / "shared" / "fashion-mnist"
-SAMPLE_DIR = REPO / "dummy"
+import fashion_mnist as fm
+from tests.archives import archive_arrays
+from tools.common import ARCHIVES_VARIABLE, REPO, archives_dir
+
+SAMPLE_DIR = REPO / fm.SAMPLE_DIR
 
 
 def require_official_archives() -> Path:
-    """The folder of the four official archives; skip without it, but fail in CI, where it must exist."""
-    if not (OFFICIAL_DIR / "train-images-idx3-ubyte.gz").exists():
-        reason = f"the official archives are not in {OFFICIAL_DIR}"
+    """The folder of the four official archives ($FASHION_MNIST_ARCHIVES, else ../shared/fashion-mnist); skip
+    without it, but fail in CI, where it must exist."""
+    folder = archives_dir()
+    if not (folder / "train-images-idx3-ubyte.gz").exists():
+        reason = f"the official archives are not in {folder} (set {ARCHIVES_VARIABLE} to their folder)"
         if os.environ.get("CI"):
             pytest.fail(f"{reason}, and CI must run the real-archive tests")
         pytest.skip(reason)
-    return OFFICIAL_DIR
+    return folder
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -46,6 +51,24 @@ def serve_directory(directory: Path):
 @pytest.fixture(scope="session")
 def official_dir() -> Path:
     return require_official_archives()
+
+
+@pytest.fixture(scope="session")
+def official_arrays(official_dir) -> dict[str, tuple]:
+    """Split -> (images, labels), read with the tests' own IDX reader after checking the archives' digests."""
+    for split in fm.OFFICIAL_SPLITS:
+        for archive in (split.images, split.labels):
+            assert hashlib.sha256((official_dir / archive.filename).read_bytes()).hexdigest() == archive.sha256
+    return {split.split: archive_arrays(official_dir, split.split) for split in fm.OFFICIAL_SPLITS}
+
+
+@pytest.fixture(scope="session")
+def near_duplicate_search(official_dir):
+    """The near-duplicate search on the official archives (tools.near_duplicates.search), once per test session:
+    the slowest generator (its time: docs/near-duplicates.md)."""
+    from tools import common, near_duplicates
+
+    return near_duplicates.search(common.load_official(official_dir))
 
 
 @pytest.fixture(scope="session")

@@ -17,9 +17,8 @@ from datasets.packaged_modules.parquet.parquet import Parquet
 from huggingface_hub import DatasetCard
 
 import fashion_mnist as fm
-from tests.archives import archive_arrays
 from tests.fixtures import REPO
-from tools import card_stats, export
+from tools import card_stats, common, export
 
 CARD = REPO / "README.md"
 # The labels as the official README describes them, written out here as the specification.
@@ -213,31 +212,11 @@ def test_duplicates_across_counts_test_images_found_in_train():
 
 
 def test_markdown_tables_parse_back():
-    table = card_stats.markdown_table(["a", "b"], [[1, "`x y`"], ["", "2,000"]])
+    table = common.markdown_table(["a", "b"], [[1, "`x y`"], ["", "2,000"]])
     assert parse_table(table.splitlines()) == [["a", "b"], ["1", "x y"], ["", "2,000"]]
 
 
 # The card's numbers against the official archives.
-
-
-@pytest.fixture(scope="module")
-def official_arrays(official_dir):
-    """Split -> (images, labels), read with the tests' own IDX reader after checking the digests."""
-    for split in fm.OFFICIAL_SPLITS:
-        for archive in (split.images, split.labels):
-            data = (official_dir / archive.filename).read_bytes()
-            assert hashlib.sha256(data).hexdigest() == archive.sha256
-    return {split: archive_arrays(official_dir, split) for split in SPLITS}
-
-
-@pytest.mark.real
-def test_generated_tables_in_the_card_are_the_card_stats_output(official_dir):
-    text = card_text()
-    for heading, table in card_stats.card_tables(official_dir).items():
-        assert table_under(text, heading) == parse_table(table.splitlines()), (
-            f"the table under {heading!r} in README.md is out of date: "
-            "run .venv/bin/python -m tools.card_stats --data-dir ../shared/fashion-mnist"
-        )
 
 
 @pytest.mark.real

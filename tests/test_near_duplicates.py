@@ -1,7 +1,6 @@
 """Near-duplicates: the search against brute force, and its outputs against the official archives."""
 
 import csv
-import hashlib
 import io
 import subprocess
 import sys
@@ -10,7 +9,6 @@ import numpy as np
 import pytest
 
 import fashion_mnist as fm
-from tests.archives import archive_arrays
 from tests.fixtures import REPO
 from tools import near_duplicates as nd
 
@@ -138,21 +136,12 @@ def test_histogram_bins_are_right_closed_and_count_the_images_without_a_near_twi
     assert (column["0"], column["0 to 0.5"], column["0.5 to 1"], column[f"> {nd.RADIUS}"]) == (0, 1, 1, 1)
 
 
-# The official archives: one search per test session (about half a minute).
+# The official archives: the search of the test session (tests/fixtures.py), against the tests' own reading.
 
 
 @pytest.fixture(scope="session")
-def official_splits(official_dir):
-    """Split -> (images, labels), read with the tests' own IDX reader after checking the digests."""
-    for split in fm.OFFICIAL_SPLITS:
-        for archive in (split.images, split.labels):
-            assert hashlib.sha256((official_dir / archive.filename).read_bytes()).hexdigest() == archive.sha256
-    return {split: archive_arrays(official_dir, split) for split in SPLITS}
-
-
-@pytest.fixture(scope="session")
-def official_found(official_splits):
-    return nd.search(official_splits)
+def official_found(near_duplicate_search):
+    return near_duplicate_search
 
 
 def _subset(rng, num_images: int, size: int, involved) -> np.ndarray:
@@ -174,9 +163,9 @@ def _restricted(pairs: nd.Pairs, first_kept: np.ndarray, second_kept: np.ndarray
 
 
 @pytest.mark.real
-def test_search_on_the_archives_equals_brute_force_on_subsets(official_splits, official_found):
+def test_search_on_the_archives_equals_brute_force_on_subsets(official_arrays, official_found):
     rng = np.random.default_rng(0)
-    (train, _), (test, _) = official_splits["train"], official_splits["test"]
+    (train, _), (test, _) = official_arrays["train"], official_arrays["test"]
     limit = nd.limit_of(nd.RADIUS)
     close = nd.limit_of(4)  # every image of a pair this close goes into the subsets
     across, within_test, within_train = (official_found[c] for c in nd.COMPARISONS)
@@ -194,9 +183,9 @@ def test_search_on_the_archives_equals_brute_force_on_subsets(official_splits, o
 
 
 @pytest.mark.real
-def test_nearest_training_image_equals_brute_force_for_test_images(official_splits, official_found):
+def test_nearest_training_image_equals_brute_force_for_test_images(official_arrays, official_found):
     rng = np.random.default_rng(1)
-    (train, _), (test, _) = official_splits["train"], official_splits["test"]
+    (train, _), (test, _) = official_arrays["train"], official_arrays["test"]
     across = official_found["test", "train"]
     chosen = _subset(rng, len(test), 100, across.within(nd.limit_of(5)).first)
     twin, best = nd.nearest(across, len(test), symmetric=False)
@@ -213,16 +202,13 @@ def _read_pairs_file() -> list[dict]:
 
 
 @pytest.mark.real
-def test_pairs_file_is_every_pair_within_the_criterion(official_splits, official_found):
+def test_pairs_file_is_every_pair_within_the_criterion(official_arrays, official_found):
     rows = _read_pairs_file()
-    assert nd.PAIRS_FILE.read_text(encoding="utf-8") == nd.csv_text(nd.pair_rows(official_found, official_splits)), (
-        "near_duplicates.csv is out of date: run .venv/bin/python -m tools.near_duplicates"
-    )
     assert list(rows[0]) == list(nd.CSV_HEADER)
     # Each row, checked on the arrays directly.
     for row in rows:
-        images, labels = official_splits[row["split"]]
-        twin_images, twin_labels = official_splits[row["twin_split"]]
+        images, labels = official_arrays[row["split"]]
+        twin_images, twin_labels = official_arrays[row["twin_split"]]
         i, j = int(row["index"]), int(row["twin_index"])
         mean_abs_diff = np.abs(images[i].astype(int) - twin_images[j].astype(int)).mean()
         assert mean_abs_diff <= nd.CRITERION
@@ -237,31 +223,7 @@ def test_pairs_file_is_every_pair_within_the_criterion(official_splits, official
 
 
 @pytest.mark.real
-def test_picture_is_regenerated_byte_for_byte(official_splits, official_found):
-    assert nd.picture_bytes(official_splits, official_found) == nd.PICTURE.read_bytes(), (
-        "images/near_duplicates.png is out of date: run .venv/bin/python -m tools.near_duplicates"
-    )
-
-
-@pytest.mark.real
-def test_doc_tables_are_the_search_output(official_splits, official_found):
-    doc = DOC.read_text(encoding="utf-8")
-    for table in [
-        nd.histogram_table(official_found, official_splits),
-        nd.thresholds_table(official_found, official_splits),
-        nd.criterion_table(official_found, official_splits),
-    ]:
-        assert table in doc, f"docs/near-duplicates.md is out of date; it should hold:\n{table}"
-
-
-@pytest.mark.real
-def test_card_table_is_the_search_output(official_splits, official_found):
-    table = nd.criterion_table(official_found, official_splits)
-    assert table in (REPO / "README.md").read_text(encoding="utf-8"), f"README.md should hold:\n{table}"
-
-
-@pytest.mark.real
-def test_criterion_counts_recomputed_by_plain_python(official_splits, official_found):
+def test_criterion_counts_recomputed_by_plain_python(official_arrays, official_found):
     """The card's test-against-train row, recounted from the pairs file without the module's summaries."""
     rows = [r for r in _read_pairs_file() if (r["split"], r["twin_split"]) == ("test", "train")]
     images, pairs = {int(r["index"]) for r in rows}, len(rows)

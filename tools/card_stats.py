@@ -3,8 +3,8 @@
     .venv/bin/python -m tools.card_stats --data-dir ../shared/fashion-mnist
 
 Prints the card's generated tables as markdown, each under the heading it has in README.md: the
-archives, the classes with their examples per split, pixel statistics and duplicate images. tests/test_card.py
-recomputes them and checks the card against them.
+archives, the classes with their examples per split, pixel statistics and duplicate images. tools.regenerate puts them
+in the card; tests/test_card.py recomputes their numbers without this module.
 """
 
 import dataclasses
@@ -16,9 +16,7 @@ from pathlib import Path
 import numpy as np
 
 import fashion_mnist as fm
-from tools import cli, paths
-
-REPO = Path(__file__).resolve().parent.parent
+from tools import cli, common, paths
 
 # The labels as the official repository's README describes them; CLASS_NAMES keeps Hugging Face's spelling.
 OFFICIAL_DESCRIPTIONS = (
@@ -72,16 +70,6 @@ class Duplicates:
 
 
 # Reading.
-
-
-def load_official(data_dir: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Split name -> (images, labels), read from the verified official archives in `data_dir`."""
-    splits = {}
-    for split in fm.OFFICIAL_SPLITS:
-        images_gz = fm.read_verified(split.images, (str(Path(data_dir) / split.images.filename),))
-        labels_gz = fm.read_verified(split.labels, (str(Path(data_dir) / split.labels.filename),))
-        splits[split.split] = fm.read_split(images_gz, labels_gz, split)
-    return splits
 
 
 def archive_digests(data_dir: Path) -> list[tuple[str, int, str, str]]:
@@ -170,19 +158,13 @@ def duplicates_across(
 # Markdown.
 
 
-def markdown_table(header: list[str], rows: list[list]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
-    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
 def _fixed(value: Decimal) -> str:
     return f"{value:.{STAT_DECIMALS}f}"
 
 
 def archives_table(digests: list[tuple[str, int, str, str]]) -> str:
     rows = [[f"`{name}`", f"{size:,}", f"`{sha256}`", f"`{md5}`"] for name, size, sha256, md5 in digests]
-    return markdown_table(["file", "bytes", "SHA-256", "MD5"], rows)
+    return common.markdown_table(["file", "bytes", "SHA-256", "MD5"], rows)
 
 
 def classes_table(counts: dict[str, list[int]]) -> str:
@@ -193,7 +175,7 @@ def classes_table(counts: dict[str, list[int]]) -> str:
         for label, (name, description) in enumerate(zip(fm.CLASS_NAMES, OFFICIAL_DESCRIPTIONS, strict=True))
     ]
     rows.append(["", "total", "", *(f"{sum(counts[split]):,}" for split in splits)])
-    return markdown_table(["label", "`ClassLabel` name", "official description", *splits], rows)
+    return common.markdown_table(["label", "`ClassLabel` name", "official description", *splits], rows)
 
 
 def pixels_table(stats: dict[str, PixelStats]) -> str:
@@ -209,13 +191,15 @@ def pixels_table(stats: dict[str, PixelStats]) -> str:
         ]
         for split, s in stats.items()
     ]
-    return markdown_table(["split", "images", "pixels", "mean (0-255)", "std (0-255)", "mean (0-1)", "std (0-1)"], rows)
+    return common.markdown_table(
+        ["split", "images", "pixels", "mean (0-255)", "std (0-255)", "mean (0-1)", "std (0-1)"], rows
+    )
 
 
 def duplicates_table(within: dict[str, Duplicates], across: Duplicates) -> str:
     rows = [[f"within {split}", *_duplicate_cells(d)] for split, d in within.items()]
     rows.append(["test against train", *_duplicate_cells(across)])
-    return markdown_table(
+    return common.markdown_table(
         ["comparison", "images", "images with an identical copy", "duplicate groups", "groups with conflicting labels"],
         rows,
     )
@@ -225,9 +209,10 @@ def _duplicate_cells(d: Duplicates) -> list[str]:
     return [f"{d.num_images:,}", f"{d.images_with_copy:,}", f"{d.groups:,}", f"{d.conflicting_groups:,}"]
 
 
-def card_tables(data_dir: Path) -> dict[str, str]:
-    """Heading -> markdown table, for every generated table of the card."""
-    splits = load_official(data_dir)
+def card_tables(data_dir: Path, splits: dict | None = None) -> dict[str, str]:
+    """Heading -> markdown table, for every generated table of the card; `splits`: those of the archives in
+    `data_dir`, read already."""
+    splits = common.load_official(data_dir) if splits is None else splits
     (train_images, train_labels), (test_images, test_labels) = splits["train"], splits["test"]
     return {
         ARCHIVES_HEADING: archives_table(archive_digests(data_dir)),

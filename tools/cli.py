@@ -14,19 +14,17 @@ import signal
 import sys
 import threading
 from collections.abc import Callable
-from pathlib import Path
 
 import psutil
 
 import fashion_mnist as fm
+from tools import common
 
 # What a user can cause and fix: reported in one line, without a traceback. A tool adds its own error class.
 USER_ERRORS = (fm.ArchiveError, fm.ArchiveUnavailableError, OSError)
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 CLEANUP_SECONDS = 20  # how long a stopped command may take to clean up before it ends without finishing
 DEBUG_HINT = "--debug (or FASHION_MNIST_DEBUG=1) shows the traceback"
-# Where the tools look for the four official archives unless given --data-dir: ../shared/fashion-mnist.
-OFFICIAL_ARCHIVES = Path(__file__).resolve().parent.parent.parent / "shared" / "fashion-mnist"
 _PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when its parent ends
 _prctl = []  # libc's prctl, looked up once in the main process: a forked child only calls it
 _stop_handlers = set()  # the handlers that run() installs, which a forked child puts back to the default
@@ -48,7 +46,11 @@ def tool_parser(description: str) -> argparse.ArgumentParser:
     """The command line that the tools reading the official archives share: their docstring as the help,
     --data-dir and --debug; each adds its own options."""
     parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data-dir", default=str(OFFICIAL_ARCHIVES), help="the four official archives")
+    parser.add_argument(
+        "--data-dir",
+        default=str(common.archives_dir()),
+        help=f"the four official archives (default: ${common.ARCHIVES_VARIABLE}, else ../shared/fashion-mnist)",
+    )
     parser.add_argument("--debug", action="store_true", default=debug_default(), help=DEBUG_HINT)
     return parser
 

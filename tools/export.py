@@ -34,6 +34,7 @@ from huggingface_hub.utils import validate_repo_id
 
 import fashion_mnist as fm
 from tools import cli
+from tools.common import REPO
 from tools.layout import (
     CARD_FILES,
     CONFIGS,
@@ -49,7 +50,6 @@ from tools.layout import (
 )
 from tools.verify import VerificationError, verify_folder
 
-REPO = Path(__file__).resolve().parent.parent
 CARD = REPO / "README.md"
 DEFAULT_OUT = REPO / "build" / "hub"
 # Builds get a cache of their own: in the user's default cache, a sample build would be what an offline

@@ -16,11 +16,10 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 import fashion_mnist as fm
-from tools import card_stats
+from tools import common
 
-REPO = Path(__file__).resolve().parent.parent
-ISSUES_FILE = REPO / "label_issues.csv"
-PICTURE = REPO / "images" / "label_issues.png"
+ISSUES_FILE = common.REPO / "label_issues.csv"
+PICTURE = common.REPO / "images" / "label_issues.png"
 
 CSV_HEADER = ("split", "index", "label", "likely_label", "score")
 SPLIT_ORDER = ("test", "train")
@@ -88,7 +87,7 @@ def counts_table(candidates: list[Candidate], num_examples: dict[str, int]) -> s
     for split in SPLIT_ORDER:
         found = sum(c.split == split for c in candidates)
         rows.append([split, f"{num_examples[split]:,}", f"{found:,}", f"{100 * found / num_examples[split]:.2f} %"])
-    return card_stats.markdown_table(["split", "examples", "candidates", "share"], rows)
+    return common.markdown_table(["split", "examples", "candidates", "share"], rows)
 
 
 def common_pairs(candidates: list[Candidate], shown: int) -> list[tuple[int, int, int, int]]:
@@ -110,7 +109,7 @@ def common_pairs_table(candidates: list[Candidate], shown: int = COMMON_PAIRS_SH
         [fm.CLASS_NAMES[label], fm.CLASS_NAMES[likely], f"{test:,}", f"{train:,}"]
         for label, likely, test, train in common_pairs(candidates, shown)
     ]
-    return card_stats.markdown_table(["given label", "likely label", "test", "train"], rows)
+    return common.markdown_table(["given label", "likely label", "test", "train"], rows)
 
 
 def card_bullet(candidates: list[Candidate], num_examples: dict[str, int]) -> str:

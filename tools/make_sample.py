@@ -17,20 +17,18 @@ from pathlib import Path
 import numpy as np
 
 import fashion_mnist as fm
-from tools import cli, paths
+from tools import cli, common, paths
 from tools.idx import gzip_bytes, idx_bytes
-
-REPO = Path(__file__).resolve().parent.parent
 
 
 def official_arrays(data_dir: Path) -> dict[str, np.ndarray]:
     """Archive file name -> its images or labels, read from the verified official archives in `data_dir`."""
-    arrays = {}
-    for split in fm.OFFICIAL_SPLITS:
-        images_gz = fm.read_verified(split.images, (str(data_dir / split.images.filename),))
-        labels_gz = fm.read_verified(split.labels, (str(data_dir / split.labels.filename),))
-        arrays[split.images.filename], arrays[split.labels.filename] = fm.read_split(images_gz, labels_gz, split)
-    return arrays
+    splits = common.load_official(data_dir)
+    return {
+        archive.filename: array
+        for split in fm.OFFICIAL_SPLITS
+        for archive, array in zip((split.images, split.labels), splits[split.split], strict=True)
+    }
 
 
 def cut(arrays: dict[str, np.ndarray]) -> dict[str, bytes]:
@@ -123,7 +121,7 @@ def main(argv=None) -> int:
     parser = cli.tool_parser(__doc__)
     parser.add_argument(
         "--out",
-        default=str(REPO / fm.SAMPLE_DIR),
+        default=str(common.REPO / fm.SAMPLE_DIR),
         help="folder to write, created if missing; only earlier sample archives in it are replaced (default: dummy/)",
     )
     args = parser.parse_args(argv)

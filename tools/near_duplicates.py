@@ -22,11 +22,10 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 import fashion_mnist as fm
-from tools import card_stats, cli, paths
+from tools import cli, common, paths
 
-REPO = Path(__file__).resolve().parent.parent
-PAIRS_FILE = REPO / "near_duplicates.csv"
-PICTURE = REPO / "images" / "near_duplicates.png"
+PAIRS_FILE = common.REPO / "near_duplicates.csv"
+PICTURE = common.REPO / "images" / "near_duplicates.png"
 
 PIXELS = fm.IMAGE_SIDE * fm.IMAGE_SIDE
 # The search finds every pair within this mean absolute difference (grey levels), and only those.
@@ -243,7 +242,7 @@ def criterion_table(found: dict, splits: dict) -> str:
         num_images = len(splits[split][1])
         rows.append([comparison_name(split, twin), f"{num_images:,}", f"{c.images:,}", f"{c.pairs:,}"])
         rows[-1].append(f"{c.label_disagreements:,}")
-    return card_stats.markdown_table(
+    return common.markdown_table(
         ["comparison", "images", f"images with a twin within {CRITERION}", "pairs", "pairs with different labels"],
         rows,
     )
@@ -256,7 +255,7 @@ def thresholds_table(found: dict, splits: dict) -> str:
         by_comparison = _counts_by_comparison(found, splits, grey_levels)
         cells = [f"{c.images:,} / {c.pairs:,} / {c.label_disagreements:,}" for c in by_comparison.values()]
         rows.append([f"≤ {grey_levels}", *cells])
-    return card_stats.markdown_table(
+    return common.markdown_table(
         ["mean abs. difference", *(comparison_name(*comparison) for comparison in COMPARISONS)], rows
     )
 
@@ -274,7 +273,7 @@ def histogram_table(found: dict, splits: dict) -> str:
         columns.append([*np.diff(np.r_[0, cumulative]).tolist(), int((best < 0).sum())])
     labels = ["0", *(f"{lo:g} to {hi:g}" for lo, hi in itertools.pairwise(edges)), f"> {RADIUS}"]
     rows = [[label, *(f"{column[k]:,}" for column in columns)] for k, label in enumerate(labels)]
-    return card_stats.markdown_table(
+    return common.markdown_table(
         ["nearest at (grey levels)", *(comparison_name(*comparison) for comparison in COMPARISONS)], rows
     )
 
@@ -386,7 +385,7 @@ def run(args) -> None:
     picture_out = paths.check_output_file(args.picture_out, "--picture-out")
     if pairs_out == picture_out:
         raise cli.UserError(f"--pairs-out {args.pairs_out} and --picture-out {args.picture_out} are the same file")
-    splits = card_stats.load_official(paths.check_data_dir(args.data_dir))
+    splits = common.load_official(paths.check_data_dir(args.data_dir))
     wall, cpu = time.perf_counter(), time.process_time()
     found = search(splits)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu

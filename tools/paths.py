@@ -16,29 +16,13 @@ from tools import cli
 from tools.cli import UserError
 
 
-def archive_names(splits=fm.OFFICIAL_SPLITS) -> list[str]:
-    return [archive.filename for split in splits for archive in (split.images, split.labels)]
-
-
 def check_data_dir(data_dir: str | Path, splits=fm.OFFICIAL_SPLITS) -> Path:
-    """`data_dir` as a Path; `UserError` unless it is a folder that holds each archive of `splits` as a file.
-    Their contents are verified when they are read."""
-    names = archive_names(splits)
-    holding = f"give the folder that holds {', '.join(names)}"
-    if str(data_dir) == "":
-        raise UserError(f"--data-dir is empty: {holding}")
-    data_dir = Path(data_dir)
-    if not data_dir.exists():
-        raise UserError(f"--data-dir {data_dir} does not exist: {holding}")
-    if not data_dir.is_dir():
-        raise UserError(f"--data-dir {data_dir} is not a folder: {holding}")
-    for name in names:
-        path = data_dir / name
-        if not path.exists():
-            raise UserError(f"--data-dir {data_dir} has no {name}: {holding}")
-        if not path.is_file():
-            raise UserError(f"--data-dir {data_dir}: {name} is not a file")
-    return data_dir
+    """`data_dir` as a Path; `UserError` unless it is a folder that holds each archive of `splits` as a file (the
+    builder's check of its `data_dir`). Their contents are verified when they are read."""
+    problem = fm.data_dir_problem(str(data_dir), splits, "--data-dir")
+    if problem:
+        raise UserError(problem)
+    return Path(data_dir)
 
 
 def check_output_file(path: str | Path, option: str) -> Path:

@@ -16,10 +16,9 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont, PngImagePlugin
 
 import fashion_mnist as fm
-from tools import card_stats, cli, paths
+from tools import cli, common, paths
 
-REPO = Path(__file__).resolve().parent.parent
-OUT = REPO / "images" / "examples.png"
+OUT = common.REPO / "images" / "examples.png"
 SPLIT = "train"
 PER_CLASS = 10
 SIDE = fm.IMAGE_SIDE
@@ -65,9 +64,9 @@ def png_bytes(grid: Image.Image, rows: list[list[int]]) -> bytes:
     return buffer.getvalue()
 
 
-def make(data_dir: Path) -> bytes:
-    """The picture's bytes, from the verified official archives in `data_dir`."""
-    images, labels = card_stats.load_official(data_dir)[SPLIT]
+def make(data_dir: Path, splits: dict | None = None) -> bytes:
+    """The picture's bytes, from the verified official archives in `data_dir` (`splits`: read already)."""
+    images, labels = (common.load_official(data_dir) if splits is None else splits)[SPLIT]
     rows = pick(labels)
     return png_bytes(draw(images, rows), rows)
 

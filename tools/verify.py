@@ -25,8 +25,9 @@ from PIL import Image, UnidentifiedImageError
 
 import fashion_mnist as fm
 from tools import cli, layout
+from tools.common import REPO
 
-DEFAULT_FOLDER = Path(__file__).resolve().parent.parent / "build" / "hub"
+DEFAULT_FOLDER = REPO / "build" / "hub"
 FEATURES = datasets.Features({"image": datasets.Image(), "label": datasets.ClassLabel(names=fm.CLASS_NAMES)})
 COLUMNS = FEATURES.arrow_schema.remove_metadata()
 CONFIG_SPLITS = {"fashion_mnist": fm.OFFICIAL_SPLITS, "sample": fm.SAMPLE_SPLITS}

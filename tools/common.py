@@ -1,0 +1,36 @@
+"""What the tools, tests and examples share: the repository's paths, the official archives' folder, the verified
+official splits and markdown tables. The builder's constants (classes, archives, sizes) stay in fashion_mnist.py."""
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+import fashion_mnist as fm
+
+REPO = Path(__file__).resolve().parent.parent
+# Points the tools' default --data-dir and the `real` tests at the four official archives.
+ARCHIVES_VARIABLE = "FASHION_MNIST_ARCHIVES"
+DEFAULT_ARCHIVES = REPO.parent / "shared" / "fashion-mnist"
+
+
+def archives_dir() -> Path:
+    """The folder of the four official archives: $FASHION_MNIST_ARCHIVES, else ../shared/fashion-mnist beside the
+    repository."""
+    return Path(os.environ.get(ARCHIVES_VARIABLE) or DEFAULT_ARCHIVES)
+
+
+def load_official(data_dir: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Split name -> (images, labels), read from the verified official archives in `data_dir`."""
+    splits = {}
+    for split in fm.OFFICIAL_SPLITS:
+        images_gz = fm.read_verified(split.images, (str(Path(data_dir) / split.images.filename),))
+        labels_gz = fm.read_verified(split.labels, (str(Path(data_dir) / split.labels.filename),))
+        splits[split.split] = fm.read_split(images_gz, labels_gz, split)
+    return splits
+
+
+def markdown_table(header: list[str], rows: list[list]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)

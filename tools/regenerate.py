@@ -1,0 +1,150 @@
+"""Regenerate every file, picture and table that the repository generates from the official archives.
+
+    .venv/bin/python -m tools.regenerate            # rewrites what differs
+    .venv/bin/python -m tools.regenerate --check    # writes nothing: lists what differs, exit 1 if anything does
+
+Each generator keeps its own module; this command calls them all and writes what differs at once, every file whole:
+- the card (README.md): its YAML `dataset_info` and `configs` from a build (tools.record_infos), its tables of
+  archives, classes, pixel statistics and duplicate images (tools.card_stats), its near-duplicate table
+  (tools.near_duplicates) and its label-issue item (tools.label_issues);
+- dataset_infos.json (tools.record_infos);
+- near_duplicates.csv, images/near_duplicates.png and the tables of docs/near-duplicates.md (tools.near_duplicates);
+- images/examples.png (tools.sample_grid);
+- images/label_issues.png and the tables of docs/label-issues.md, from the committed label_issues.csv
+  (tools.label_issues).
+label_issues.csv itself comes from training models (PyTorch, cleanlab): `examples.find_label_issues` writes it, in
+`.venv-examples` (docs/label-issues.md). tests/test_regenerate.py runs this on the real archives and compares.
+"""
+
+import difflib
+import re
+import sys
+import tempfile
+from pathlib import Path
+
+import fashion_mnist as fm
+from tools import card_stats, cli, common, paths, record_infos, sample_grid
+from tools import label_issues as li
+from tools import near_duplicates as nd
+from tools.export import ExportError, build
+
+CARD = common.REPO / "README.md"
+INFOS = common.REPO / "dataset_infos.json"
+NEAR_DUPLICATES_DOC = common.REPO / "docs" / "near-duplicates.md"
+LABEL_ISSUES_DOC = common.REPO / "docs" / "label-issues.md"
+COMMAND = ".venv/bin/python -m tools.regenerate"
+
+
+def relative(path: Path) -> str:
+    return path.relative_to(common.REPO).as_posix()
+
+
+def put_table(text: str, table: str, path: Path) -> str:
+    """`text` with the one markdown table whose header row is `table`'s replaced by `table`."""
+    header = table.splitlines()[0]
+    lines = text.split("\n")
+    starts = [i for i, line in enumerate(lines) if line == header]
+    if len(starts) != 1:
+        raise cli.UserError(f"{relative(path)} has {len(starts)} tables with the header {header}, not one")
+    end = starts[0] + 1
+    while end < len(lines) and lines[end].startswith("|"):
+        end += 1
+    return "\n".join([*lines[: starts[0]], table, *lines[end:]])
+
+
+def put_item(text: str, item: str, path: Path) -> str:
+    """`text` with the one list item that starts with `item`'s bold title replaced by `item`."""
+    title = re.match(r"- \*\*[^*]+", item)[0]
+    lines = text.split("\n")
+    starts = [i for i, line in enumerate(lines) if line.startswith(title)]
+    if len(starts) != 1:
+        raise cli.UserError(f"{relative(path)} has {len(starts)} list items that start with {title}, not one")
+    end = starts[0] + 1
+    while end < len(lines) and lines[end].startswith("  "):
+        end += 1
+    return "\n".join([*lines[: starts[0]], item, *lines[end:]])
+
+
+def recorded(data_dir: Path) -> tuple[str, str]:
+    """(dataset_infos.json, the card with its YAML) of a build of the archives in `data_dir`, in a temporary cache."""
+    with tempfile.TemporaryDirectory() as cache_dir:
+        builder = build(data_dir=str(data_dir), cache_dir=cache_dir)
+        return record_infos.infos_json(builder), record_infos.recorded_card(builder.info)
+
+
+def generate(data_dir: Path, found: dict | None = None) -> dict[Path, bytes]:
+    """Path -> the bytes that each generated file should hold, from the verified official archives in `data_dir`;
+    `found`: the near-duplicate search on them, done already."""
+    splits = common.load_official(data_dir)
+    found = nd.search(splits) if found is None else found
+    candidates = li.read_candidates()
+    sizes = {split.split: split.num_examples for split in fm.OFFICIAL_SPLITS}
+    infos, card = recorded(data_dir)
+    for table in card_stats.card_tables(data_dir, splits).values():
+        card = put_table(card, table, CARD)
+    card = put_table(card, nd.criterion_table(found, splits), CARD)
+    card = put_item(card, li.card_bullet(candidates, sizes), CARD)
+    near_duplicates_doc = NEAR_DUPLICATES_DOC.read_text(encoding="utf-8")
+    for table in (
+        nd.histogram_table(found, splits),
+        nd.thresholds_table(found, splits),
+        nd.criterion_table(found, splits),
+    ):
+        near_duplicates_doc = put_table(near_duplicates_doc, table, NEAR_DUPLICATES_DOC)
+    label_issues_doc = LABEL_ISSUES_DOC.read_text(encoding="utf-8")
+    for table in (li.counts_table(candidates, sizes), li.common_pairs_table(candidates)):
+        label_issues_doc = put_table(label_issues_doc, table, LABEL_ISSUES_DOC)
+    texts = {
+        CARD: card,
+        INFOS: infos,
+        nd.PAIRS_FILE: nd.csv_text(nd.pair_rows(found, splits)),
+        NEAR_DUPLICATES_DOC: near_duplicates_doc,
+        LABEL_ISSUES_DOC: label_issues_doc,
+    }
+    pictures = {
+        nd.PICTURE: nd.picture_bytes(splits, found),
+        sample_grid.OUT: sample_grid.make(data_dir, splits),
+        li.PICTURE: li.picture_bytes(splits, candidates),
+    }
+    return {**{path: text.encode("utf-8") for path, text in texts.items()}, **pictures}
+
+
+def differing(generated: dict[Path, bytes]) -> list[Path]:
+    """The generated files whose bytes differ from the repository's (or that it lacks)."""
+    return [path for path, data in generated.items() if not path.is_file() or path.read_bytes() != data]
+
+
+def diff(path: Path, data: bytes) -> str:
+    """A unified diff of a text file against what it should hold; for a picture, one line."""
+    if path.suffix == ".png":
+        return f"{relative(path)}: the picture differs\n"
+    old = path.read_text(encoding="utf-8").splitlines(keepends=True) if path.is_file() else []
+    new = data.decode("utf-8").splitlines(keepends=True)
+    return "".join(difflib.unified_diff(old, new, f"a/{relative(path)}", f"b/{relative(path)}"))
+
+
+def regenerate(data_dir: str, check: bool) -> None:
+    generated = generate(paths.check_data_dir(data_dir))
+    stale = differing(generated)
+    names = ", ".join(relative(path) for path in stale)
+    if not stale:
+        print(f"Up to date: the {len(generated)} generated files")
+    elif check:
+        print("".join(diff(path, generated[path]) for path in stale), end="")
+        raise cli.UserError(f"out of date: {names} (run {COMMAND})")
+    else:
+        paths.write_files({path: generated[path] for path in stale})
+        print(f"Rewrote {names}")
+
+
+def main(argv=None) -> int:
+    parser = cli.tool_parser(__doc__)
+    parser.add_argument("--check", action="store_true", help="write nothing; list what differs, exit 1 if anything")
+    args = parser.parse_args(argv)
+    return cli.run(
+        "tools.regenerate", lambda: regenerate(args.data_dir, args.check), debug=args.debug, user_errors=(ExportError,)
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
