@@ -91,13 +91,11 @@ def run_builds(args, work: Path, results: Results) -> tuple[list, list]:
     return runs, kept
 
 
-def export(args, cache_dir: Path, out: Path) -> float:
-    """Seconds that tools.export.write_folder takes to export the FashionMnist build prepared in `cache_dir`."""
+def export(args, cache_dir: Path, out: Path) -> dict:
+    """Wall and CPU seconds of tools.export.write_folder on the FashionMnist build prepared in `cache_dir`."""
     builder = fm.FashionMnist(config_name=args.config, data_dir=str(args.data_dir), cache_dir=str(cache_dir))
     builder.download_and_prepare()  # finds the prepared build and reuses it
-    started = time.perf_counter()
-    write_folder(builder, out)
-    return time.perf_counter() - started
+    return measure.timed(lambda: write_folder(builder, out))[0]
 
 
 def timed_pass(batches) -> dict:
@@ -150,7 +148,7 @@ def run(args) -> dict:
     try:
         report["builds"], kept = run_builds(args, work, results)
         report["cpu_profile"] = profile_build(args, work, results)
-        results.set("export_seconds", export(args, kept[-1], work / "hub"))
+        results.set_timing("export_seconds", export(args, kept[-1], work / "hub"))
         log(f"export: {results.values['export_seconds']:.2f} s")
         folder = args.folder or work / "hub"
         report["configs"] = load_folder(args, folder, work, results)
@@ -181,9 +179,9 @@ def load_folder(args, folder: Path, work: Path, results: Results) -> list[str]:
     spec = {"kind": "load", "folder": str(folder), "config": CONFIGS[0], "cache_dir": str(work / "cache-load")}
     load = measure.spawn(spec, work)
     results.set_timing("cold_load_seconds", load)
-    results.set("cold_load_process_seconds", load["process_seconds"])
+    results.set_timing("cold_load_process_seconds", load["process"])
     results.set(f"cache_bytes_{CONFIGS[0]}", load["cache_bytes"])
-    log(f"cold load_dataset(folder): {load['wall']:.2f} s ({load['process_seconds']:.2f} s with the process)")
+    log(f"cold load_dataset(folder): {load['wall']:.2f} s ({load['process']['wall']:.2f} s with the process)")
 
     archives = [archive for split in measure.splits_of(args.config) for archive in (split.images, split.labels)]
     results.set("archives_bytes", sum(archive.num_bytes for archive in archives))
@@ -205,7 +203,7 @@ def load_folder(args, folder: Path, work: Path, results: Results) -> list[str]:
 
 def settings(args) -> dict:
     return {
-        "command": " ".join(["benchmarks/bench.py", *sys.argv[1:]]),
+        "command": " ".join(["benchmarks/bench.py", *args.argv]),
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "data_dir": str(args.data_dir),
         "folder": str(args.folder) if args.folder else None,
@@ -232,6 +230,7 @@ def parse_args(argv):
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help="where to write the figures")
     parser.add_argument("--work-dir", type=Path, default=Path(tempfile.gettempdir()), help="scratch space")
     args = parser.parse_args(argv)
+    args.argv = sys.argv[1:] if argv is None else argv
     if args.repeats < 1:
         parser.error("--repeats must be at least 1")
     if args.folder and not (args.folder / "README.md").is_file():

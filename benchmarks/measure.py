@@ -61,10 +61,15 @@ def archive_arrays(folder: Path, split: fm.SplitArchives) -> tuple[np.ndarray, n
         return images, np.frombuffer(file.read(), np.uint8, offset=8)
 
 
+def ended_children_cpu() -> float:
+    """CPU time of this process's children that have ended, and of their children."""
+    times = psutil.Process().cpu_times()
+    return times.children_user + times.children_system
+
+
 def cpu_seconds() -> float:
     """CPU time of this process (all its threads) and of its children that have ended (a build's workers)."""
-    children = psutil.Process().cpu_times()
-    return time.process_time() + children.children_user + children.children_system
+    return time.process_time() + ended_children_cpu()
 
 
 def timed(work) -> tuple[dict, object]:
@@ -135,12 +140,12 @@ def pillow_png(image: np.ndarray) -> bytes:
 def phase_seconds(stats: pstats.Stats, functions: list) -> float:
     """Cumulative seconds in the calls of `functions` made from outside them: a nested call counts once."""
     keys = {(f.__code__.co_filename, f.__code__.co_firstlineno, f.__code__.co_name) for f in functions}
-    return sum(
-        caller_stats[3]  # (calls, primitive calls, own time, cumulative time) of this caller's calls
-        for key in keys & stats.stats.keys()
-        for caller, caller_stats in stats.stats[key][4].items()
-        if caller not in keys
-    )
+    seconds = 0.0
+    for key in keys & stats.stats.keys():
+        _, _, _, cumulative, callers = stats.stats[key]
+        # Per caller: (calls, primitive calls, own time, cumulative time). A function the profile started in has none.
+        seconds += sum(timing[3] for caller, timing in callers.items() if caller not in keys) if callers else cumulative
+    return seconds
 
 
 def load(spec: dict) -> dict:
@@ -219,7 +224,7 @@ def spawn(spec: dict, work: Path) -> dict:
     out = work / f"measure-{time.monotonic_ns()}.json"
     command = [sys.executable, "-m", "benchmarks.measure", json.dumps(spec), str(out)]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
-    started = time.perf_counter()
+    started, children_cpu = time.perf_counter(), ended_children_cpu()
     process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     sampler = TreeMemorySampler(process.pid)
     sampler.start()
@@ -231,7 +236,7 @@ def spawn(spec: dict, work: Path) -> dict:
     out.unlink()
     return {
         **result,
-        "process_seconds": time.perf_counter() - started,
+        "process": {"wall": time.perf_counter() - started, "cpu": ended_children_cpu() - children_cpu},
         "peak_tree_pss": sampler.peak_pss,
         "peak_tree_rss": sampler.peak_rss,
         "memory_samples": sampler.samples,
