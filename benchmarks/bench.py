@@ -170,7 +170,7 @@ def profile_build(args, work: Path, results: Results) -> dict:
         results.set(name, profile[name])
     for name in ("encode_us_ours", "encode_us_pillow"):
         results.set_timing(name, profile[name])
-    return {key: profile[key] for key in ("phases", "num_examples")}
+    return {key: profile[key] for key in ("phases", "profiled", "num_examples")}
 
 
 def load_folder(args, folder: Path, work: Path, results: Results) -> list[str]:
