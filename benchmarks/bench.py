@@ -53,8 +53,9 @@ def machine() -> dict:
     import PIL
     import pyarrow
 
+    cpuinfo = Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []
     return {
-        "cpu": platform.processor() or platform.machine(),
+        "cpu": next((line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")), "unknown"),
         "cpu_count": os.cpu_count(),
         "memory_bytes": psutil.virtual_memory().total,
         "platform": platform.platform(),
@@ -147,7 +148,7 @@ def run(args) -> dict:
     results = Results()
     try:
         report["builds"], kept = run_builds(args, work, results)
-        report["cpu_profile"] = profile_build(args, work, results)
+        report["profile"] = profile_build(args, work, results)
         results.set_timing("export_seconds", export(args, kept[-1], work / "hub"))
         log(f"export: {results.values['export_seconds']:.2f} s")
         folder = args.folder or work / "hub"

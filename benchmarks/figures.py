@@ -190,15 +190,15 @@ def table(report: dict) -> str:
             every_run or "the build above",
         ))  # fmt: skip
 
-    profile = report["cpu_profile"]
+    profile = report["profile"]
     phases, examples, profiled = profile["phases"], profile["num_examples"], profile["profiled"]
     total = sum(phases.values())
     lines = [
         *columns(builds),
         "",
-        f"Where a one-process FashionMnist build's time goes, from cProfile (the profiled build: "
-        f"{profiled['wall']:.2f} s, {profiled['cpu']:.2f} s CPU; the profiler's cost per Python call inflates phases "
-        "made of many calls):",
+        f"Where a one-process FashionMnist build's time goes, from cProfile (profiled: {profiled['wall']:.2f} s, "
+        f"{profiled['cpu']:.2f} s CPU;",
+        "the profiler's cost per Python call inflates the phases made of many calls):",
     ]
     lines += columns([
         (f"  {phase}", f"{seconds:.2f} s", f"{seconds / total:.1%}", f"{seconds / examples * 1e6:.1f} us/example")

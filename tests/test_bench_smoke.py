@@ -93,7 +93,7 @@ def test_builds_alternate_in_fresh_processes_whose_memory_is_sampled(report):
 
 @pytest.mark.slow
 def test_the_profile_finds_every_phase_of_the_builder(report):
-    profile = report["cpu_profile"]
+    profile = report["profile"]
     assert profile["num_examples"] == 100
     assert list(profile["phases"]) == [*measure.PHASES, measure.REST]
     assert [name for name, seconds in profile["phases"].items() if not positive(seconds)] == []

@@ -5,12 +5,11 @@ import datasets
 import numpy as np
 import pytest
 
+from benchmarks.figures import BATCH_SIZE
 from tests.archives import archive_arrays
 from tests.fixtures import SAMPLE_DIR
 from tools import export
 from tools.fast_path import as_arrays
-
-BATCH_SIZE = 256  # as benchmarks/bench.py reads
 
 
 def numpy_batches(split) -> tuple[np.ndarray, np.ndarray]:
