@@ -41,7 +41,7 @@ import psutil  # noqa: E402
 
 import fashion_mnist as fm  # noqa: E402
 from benchmarks import measure  # noqa: E402
-from benchmarks.figures import BATCH_SIZE, CONFIGS, VARIANTS, Results, table  # noqa: E402
+from benchmarks.figures import BATCH_SIZE, BUILD_MEASURES, CONFIGS, VARIANTS, Results, table  # noqa: E402
 from tools.export import write_folder  # noqa: E402
 from tools.fast_path import as_arrays  # noqa: E402
 
@@ -64,12 +64,12 @@ def machine() -> dict:
     }
 
 
-def run_builds(args, work: Path, results: Results) -> tuple[list, list]:
-    """Alternate the builds; keep the caches of the first and last FashionMnist build (num_proc as configured)."""
+def run_builds(args, work: Path, results: Results) -> tuple[list, Path]:
+    """Alternate the builds; keep the cache of the last FashionMnist build (num_proc as configured)."""
     variants = {"baseline": None, "ours": args.num_proc, "ours_1proc": 1}
     if args.num_proc == 1:
         del variants["ours_1proc"]  # the same build as "ours"
-    runs, kept = [], []
+    runs = []
     for repeat in range(args.repeats):
         for variant, num_proc in variants.items():
             cache_dir = work / f"cache-{variant}-{repeat}"
@@ -78,18 +78,17 @@ def run_builds(args, work: Path, results: Results) -> tuple[list, list]:
             runs.append({"variant": variant, "repeat": repeat, "num_proc": num_proc, **result})
             log(f"build {variant:<10} #{repeat + 1}: {result['wall']:6.2f} s, CPU {result['cpu']:6.2f} s, "
                 f"tree PSS {result['peak_tree_pss'] / 2**20:.0f} MiB")  # fmt: skip
-            if variant == "ours" and repeat in (0, args.repeats - 1):
-                kept.append(cache_dir)
-            else:
+            if (variant, repeat) != ("ours", args.repeats - 1):
                 shutil.rmtree(cache_dir, ignore_errors=True)
     for variant in VARIANTS:
-        mine = [run for run in runs if run["variant"] == ("ours" if variant not in variants else variant)]
-        median = {key: statistics.median(run[key] for run in mine) for key in ("wall", "cpu")}
-        results.set_timing(f"build_{variant}_seconds", median)
-        results.set(f"build_{variant}_peak_tree_pss", statistics.median(run["peak_tree_pss"] for run in mine))
-        results.set(f"build_{variant}_peak_tree_rss", statistics.median(run["peak_tree_rss"] for run in mine))
-        results.set(f"build_{variant}_peak_largest_process", statistics.median(run["largest_process"] for run in mine))
-    return runs, kept
+        mine = [run for run in runs if run["variant"] == (variant if variant in variants else "ours")]
+        for name, unit in BUILD_MEASURES.items():
+            if unit == "s":
+                median = {key: statistics.median(run[key] for run in mine) for key in ("wall", "cpu")}
+                results.set_timing(f"build_{variant}_{name}", median)
+            else:
+                results.set(f"build_{variant}_{name}", statistics.median(run[name] for run in mine))
+    return runs, work / f"cache-ours-{args.repeats - 1}"
 
 
 def export(args, cache_dir: Path, out: Path) -> dict:
@@ -147,9 +146,9 @@ def run(args) -> dict:
     report = {"machine": machine(), "settings": settings(args), "load_average_before": os.getloadavg()}
     results = Results()
     try:
-        report["builds"], kept = run_builds(args, work, results)
+        report["builds"], last_build = run_builds(args, work, results)
         report["profile"] = profile_build(args, work, results)
-        results.set_timing("export_seconds", export(args, kept[-1], work / "hub"))
+        results.set_timing("export_seconds", export(args, last_build, work / "hub"))
         log(f"export: {results.values['export_seconds']:.2f} s")
         folder = args.folder or work / "hub"
         report["configs"] = load_folder(args, folder, work, results)

@@ -103,7 +103,7 @@ def build(spec: dict) -> dict:
     result, _ = timed(lambda: builder.download_and_prepare(num_proc=spec["num_proc"]))
     largest = max(resource.getrusage(who).ru_maxrss for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
     num_examples = {name: split.num_examples for name, split in builder.info.splits.items()}
-    return {**result, "largest_process": largest * 1024, "num_examples": num_examples}
+    return {**result, "peak_largest_process": largest * 1024, "num_examples": num_examples}
 
 
 def profile(spec: dict) -> dict:
