@@ -163,7 +163,7 @@ def run(args) -> dict:
 
 
 def profile_build(args, work: Path, results: Results) -> dict:
-    """Where a one-process build's CPU time goes, and the PNG encoder against Pillow's."""
+    """Where a one-process build's time goes, and the PNG encoder against Pillow's."""
     spec = {"kind": "profile", "config": args.config, "data_dir": str(args.data_dir), "cache_dir": str(work / "prof")}
     profile = measure.spawn(spec, work)
     for name in ("png_bytes_ours", "png_bytes_pillow"):
@@ -185,11 +185,10 @@ def load_folder(args, folder: Path, work: Path, results: Results) -> list[str]:
 
     archives = [archive for split in measure.splits_of(args.config) for archive in (split.images, split.labels)]
     results.set("archives_bytes", sum(archive.num_bytes for archive in archives))
-    configs = [config for config in CONFIGS if list((folder / config).glob("*.parquet"))]
+    sizes = {config: [path.stat().st_size for path in (folder / config).glob("*.parquet")] for config in CONFIGS}
+    configs = [config for config in CONFIGS if sizes[config]]
     for config in configs:
-        results.set(
-            f"download_bytes_{config}", sum(path.stat().st_size for path in (folder / config).glob("*.parquet"))
-        )
+        results.set(f"download_bytes_{config}", sum(sizes[config]))
     if "arrays" not in configs:
         log(f"note: {folder} has no arrays config: its figures are not measured")
         return configs
