@@ -1,47 +1,52 @@
-"""The benchmark, run once on the sample archives: every figure is there and sane. No timing targets."""
+"""The benchmark: its figures and ratios hang together, its profile finds the builder's phases, and one run on the
+sample archives measures every figure. No timing targets: those are the benchmark's, as ratios within a run."""
 
+import cProfile
 import json
 import math
+import pstats
 
 import pytest
 
-from benchmarks import bench
+from benchmarks import bench, measure
+from benchmarks.figures import FIGURE_NAMES, FIGURES, RATIOS, VARIANTS, Ratio, Results, Target
 
-BUILD_VARIANTS = ("baseline", "ours", "ours_1proc")
-BUILD_MEASURES = ("seconds", "cpu_seconds", "peak_tree_pss", "peak_tree_rss", "peak_largest_process", "maxrss_self")
-SECONDS = (
-    "export_seconds",
-    "cold_load_seconds",
-    "cold_load_process_seconds",
-    "epoch_plain_seconds",
-    "epoch_numpy_batches_seconds",
-    "epoch_fast_path_seconds",
-    "epoch_fast_path_shuffled_seconds",
-    "epoch_fast_path_random_access_seconds",
-    "epoch_numpy_floor_seconds",
-    "fast_path_decode_seconds",
-    "fast_path_cached_seconds",
-    "fast_path_to_memory_seconds",
-    "png_bytes_ours",
-    "png_bytes_pillow",
-    "encode_us_ours",
-    "encode_us_pillow",
-)
-RATIOS = (
-    "build_speedup",
-    "build_cpu_speedup_1proc",
-    "png_size_vs_pillow",
-    "build_memory_ratio",
-    "build_memory_ratio_tree_rss",
-    "build_memory_ratio_largest_process",
-    "build_speedup_1proc",
-    "build_memory_ratio_1proc",
-    "cold_load_fraction",
-    "fast_path_speedup",
-    "fast_path_shuffled_speedup",
-    "numpy_batches_speedup",
-    "floor_speedup",
-)
+
+def positive(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and value > 0
+
+
+def test_every_ratio_divides_two_figures_and_names_are_unique():
+    assert len(FIGURE_NAMES) == len(FIGURES)
+    assert len({ratio.name for ratio in RATIOS}) == len(RATIOS)
+    assert [r.name for r in RATIOS if {r.numerator, r.denominator} - FIGURE_NAMES] == []
+
+
+def test_a_ratio_divides_values_or_cpu_times_and_a_target_compares_it():
+    results = Results()
+    results.set_timing("epoch_plain_seconds", {"wall": 4.0, "cpu": 1.0})
+    results.set_timing("epoch_fast_path_seconds", {"wall": 2.0, "cpu": 4.0})
+    wall = Ratio("r", "r", "epoch_plain_seconds", "epoch_fast_path_seconds")
+    assert results.ratio(wall) == 2.0
+    assert results.ratio(Ratio("r", "r", "epoch_plain_seconds", "epoch_fast_path_seconds", cpu=True)) == 0.25
+    assert results.ratio(Ratio("r", "r", "epoch_plain_seconds", "export_seconds")) is None  # not measured
+    assert (Target("<", 1).holds(1.0), Target("<=", 1).holds(1.0), Target(">=", 3).holds(2.99)) == (False, True, False)
+    with pytest.raises(KeyError, match="not a figure"):
+        results.set("epoch_plain_secs", 1.0)
+
+
+def test_a_phase_counts_a_nested_call_once():
+    def inner():
+        return sum(range(20_000))
+
+    def outer():
+        return inner() + inner()
+
+    profiler = cProfile.Profile()
+    profiler.runcall(outer)
+    stats = pstats.Stats(profiler)
+    assert measure.phase_seconds(stats, [outer, inner]) == measure.phase_seconds(stats, [outer])
+    assert 0 < measure.phase_seconds(stats, [inner]) <= measure.phase_seconds(stats, [outer])
 
 
 @pytest.fixture(scope="module")
@@ -53,50 +58,42 @@ def report(tmp_path_factory):
     return json.loads(out.read_text())
 
 
-def positive(value) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and value > 0
+def needs_missing_config(name: str, report: dict) -> bool:
+    """Whether the figure or ratio `name` is about the arrays config and the export has none."""
+    return "arrays" in name and "arrays" not in report["configs"]
 
 
 @pytest.mark.slow
-def test_every_figure_is_reported_and_positive(report):
+def test_every_figure_is_measured(report):
     figures = report["figures"]
-    names = [f"build_{v}_{m}" for v in BUILD_VARIANTS for m in BUILD_MEASURES] + list(SECONDS) + list(RATIOS)
-    assert [name for name in names if not positive(figures.get(name))] == []
-    assert figures["train_examples"] == 60
+    assert [f["name"] for f in figures] == [f.name for f in FIGURES]
+    expected = [f for f in figures if not needs_missing_config(f["name"], report)]
+    assert [f["name"] for f in expected if not positive(f["value"])] == []
+    timed = [f for f in figures if f["unit"] in ("s", "us/image") and f["value"] is not None]
+    assert [f["name"] for f in timed if f["cpu"] is None] == []
+    assert next(f["value"] for f in figures if f["name"] == "train_examples") == 60
+    assert "fashion_mnist" in report["configs"]
 
 
 @pytest.mark.slow
-def test_every_pass_reads_the_archives_pixels(report):
-    figures = report["figures"]
-    assert figures["passes_agree"] is True
-    assert figures["fast_path_exact"] is True
-    assert figures["test_split_exact"] is True
-    # Comparing two exports needs two builds (--repeats 2); tests/test_export.py checks reproducibility.
-    assert figures["export_reproducible"] is None
+def test_every_target_is_judged(report):
+    targets = [r for r in report["ratios"] if r["target"] is not None]
+    assert {r["name"] for r in targets} == {r.name for r in RATIOS if r.target is not None}
+    judged = [r for r in targets if not needs_missing_config(r["name"], report)]
+    assert [r["name"] for r in judged if not positive(r["value"]) or not isinstance(r["holds"], bool)] == []
 
 
 @pytest.mark.slow
-def test_builds_alternate_in_fresh_processes(report):
+def test_builds_alternate_in_fresh_processes_whose_memory_is_sampled(report):
     builds = report["builds"]
-    assert [b["variant"] for b in builds] == list(BUILD_VARIANTS)
+    assert [b["variant"] for b in builds] == list(VARIANTS)
     assert all(b["num_examples"] == {"train": 60, "test": 40} for b in builds)
-    assert all(b["memory_samples"] > 0 for b in builds)
-    assert report["cold_load"]["num_examples"] == {"train": 60, "test": 40}
+    assert all(b["memory_samples"] > 0 and b["peak_tree_pss"] <= b["peak_tree_rss"] for b in builds)
 
 
 @pytest.mark.slow
-def test_targets_are_listed_with_their_values(report):
-    targets = report["targets"]
-    assert set(targets) == set(bench.TARGETS)
-    for name, target in targets.items():
-        assert target["value"] == report["figures"][name]
-        assert isinstance(target["holds"], bool)
-
-
-@pytest.mark.slow
-def test_cpu_breakdown_covers_every_stage(report):
-    breakdown = report["cpu_breakdown"]
-    assert breakdown["num_examples"] == 100
-    assert set(breakdown["stages"]) == {"read", "verify", "decompress", "encode", "datasets"}
-    assert all(positive(seconds) for seconds in breakdown["stages"].values())
-    assert sum(breakdown["stages"].values()) < report["figures"]["build_ours_1proc_cpu_seconds"]
+def test_the_profile_finds_every_phase_of_the_builder(report):
+    profile = report["profile"]
+    assert profile["num_examples"] == 100
+    assert list(profile["phases"]) == [*measure.PHASES, measure.REST]
+    assert [name for name, seconds in profile["phases"].items() if not positive(seconds)] == []

@@ -1,0 +1,224 @@
+"""What benchmarks/bench.py reports: every figure and ratio named once, with its label, unit and target, and the
+printed table. A figure of unit "s" or "us/image" carries its CPU time beside its wall time."""
+
+import dataclasses
+import operator
+import os
+
+BATCH_SIZE = 256
+CONFIGS = ("fashion_mnist", "arrays")  # the export's configs; the first is the default
+OPERATORS = {"<=": operator.le, "<": operator.lt, ">=": operator.ge}
+
+
+@dataclasses.dataclass(frozen=True)
+class Figure:
+    name: str
+    label: str
+    unit: str  # "s", "bytes", "MiB" (memory), "B/image", "us/image" or "rows"
+
+
+@dataclasses.dataclass(frozen=True)
+class Target:
+    op: str  # a key of OPERATORS
+    bound: float
+
+    def holds(self, value: float) -> bool:
+        return OPERATORS[self.op](value, self.bound)
+
+
+@dataclasses.dataclass(frozen=True)
+class Ratio:
+    """`numerator / denominator`, two figures of one run: their CPU times when `cpu` is true, else their values."""
+
+    name: str
+    label: str
+    numerator: str
+    denominator: str
+    target: Target | None = None
+    cpu: bool = False
+
+
+VARIANTS = {
+    "baseline": "per-example baseline, 1 process",
+    "ours": "FashionMnist, num_proc={num_proc}",
+    "ours_1proc": "FashionMnist, num_proc=1",
+}
+BUILD_MEASURES = {"seconds": "s", "peak_tree_pss": "MiB", "peak_tree_rss": "MiB", "peak_largest_process": "MiB"}
+EPOCHS = {
+    "plain": "plain iteration (PIL images)",
+    "numpy_batches": f"with_format('numpy'), batches of {BATCH_SIZE}",
+    "fast_path": "fast path, slices of the cached column",
+    "fast_path_random_access": "fast path, shuffled indices into the column (a tenth, scaled)",
+    "fast_path_shuffled": "fast path, shuffled, column in memory",
+    "numpy_floor": "slices of the archives' numpy array (the floor)",
+}
+
+FIGURES = (
+    *(
+        Figure(f"build_{variant}_{measure}", f"build {label}: {measure}", unit)
+        for variant, label in VARIANTS.items()
+        for measure, unit in BUILD_MEASURES.items()
+    ),
+    Figure("png_bytes_ours", "PNG bytes per image, this encoder", "B/image"),
+    Figure("png_bytes_pillow", "PNG bytes per image, Pillow's default", "B/image"),
+    Figure("encode_us_ours", "PNG encoding, this encoder", "us/image"),
+    Figure("encode_us_pillow", "PNG encoding, Pillow's default", "us/image"),
+    Figure("export_seconds", "export to the Hub folder (write_folder)", "s"),
+    Figure("cold_load_seconds", "cold load_dataset(folder)", "s"),
+    Figure("cold_load_process_seconds", "  with process start and imports", "s"),
+    Figure("archive_arrays_seconds", "all pixels as uint8: gzip + numpy.frombuffer on the archives", "s"),
+    Figure("arrays_warm_seconds", "all pixels as uint8: arrays config, warm cache", "s"),
+    Figure("arrays_cold_seconds", "all pixels as uint8: arrays config, fresh cache", "s"),
+    Figure("archives_bytes", "the official archives", "bytes"),
+    *(Figure(f"download_bytes_{config}", f"Parquet download, {config}", "bytes") for config in CONFIGS),
+    *(Figure(f"cache_bytes_{config}", f"Arrow cache, {config}", "bytes") for config in CONFIGS),
+    Figure("train_examples", "train examples in each epoch", "rows"),
+    *(Figure(f"epoch_{name}_seconds", f"epoch: {label}", "s") for name, label in EPOCHS.items()),
+    Figure("fast_path_decode_seconds", "fast path, one-time decode (map, cold)", "s"),
+    Figure("fast_path_cached_seconds", "fast path, from the cache (next runs)", "s"),
+    Figure("fast_path_to_memory_seconds", "fast path, column into memory", "s"),
+)
+FIGURE_NAMES = {figure.name for figure in FIGURES}
+
+OURS, OURS_1, BASE = "build_ours_", "build_ours_1proc_", "build_baseline_"
+RATIOS = (
+    Ratio("build_speedup", "build time, baseline / FashionMnist (num_proc={num_proc})",
+          BASE + "seconds", OURS + "seconds", Target(">=", 3)),
+    Ratio("build_cpu_speedup_1proc", "build CPU time, baseline / FashionMnist (num_proc=1)",
+          BASE + "seconds", OURS_1 + "seconds", Target(">=", 2), cpu=True),
+    Ratio("build_memory_ratio", "peak tree PSS, FashionMnist (num_proc={num_proc}) / baseline",
+          OURS + "peak_tree_pss", BASE + "peak_tree_pss", Target("<=", 1)),
+    Ratio("build_speedup_1proc", "build time, baseline / FashionMnist (num_proc=1)",
+          BASE + "seconds", OURS_1 + "seconds"),
+    Ratio("build_memory_ratio_1proc", "peak tree PSS, FashionMnist (num_proc=1) / baseline",
+          OURS_1 + "peak_tree_pss", BASE + "peak_tree_pss"),
+    Ratio("build_memory_ratio_tree_rss", "peak tree RSS, FashionMnist (num_proc={num_proc}) / baseline",
+          OURS + "peak_tree_rss", BASE + "peak_tree_rss"),
+    Ratio("build_memory_ratio_largest_process", "largest process, FashionMnist (num_proc={num_proc}) / baseline",
+          OURS + "peak_largest_process", BASE + "peak_largest_process"),
+    Ratio("png_size_vs_pillow", "PNG bytes, this encoder / Pillow's default", "png_bytes_ours", "png_bytes_pillow"),
+    Ratio("cold_load_fraction", "cold load_dataset(folder) / FashionMnist (num_proc={num_proc}) build time",
+          "cold_load_seconds", OURS + "seconds", Target("<=", 0.2)),
+    Ratio("arrays_warm_ratio", "all pixels CPU time, arrays config warm / gzip + frombuffer",
+          "arrays_warm_seconds", "archive_arrays_seconds", Target("<=", 1), cpu=True),
+    Ratio("arrays_cold_ratio", "all pixels CPU time, arrays config fresh cache / gzip + frombuffer",
+          "arrays_cold_seconds", "archive_arrays_seconds", Target("<=", 3), cpu=True),
+    *(
+        Ratio(f"download_ratio_{config}", f"Parquet download, {config} / the archives",
+              f"download_bytes_{config}", "archives_bytes", target)
+        for config, target in zip(CONFIGS, (Target("<", 1), Target("<=", 1)), strict=True)
+    ),
+    *(
+        Ratio(f"cache_vs_download_{config}", f"Arrow cache / Parquet download, {config}",
+              f"cache_bytes_{config}", f"download_bytes_{config}")
+        for config in CONFIGS
+    ),
+    Ratio("fast_path_speedup", "epoch time, plain iteration / fast path",
+          "epoch_plain_seconds", "epoch_fast_path_seconds", Target(">=", 10)),
+    *(
+        Ratio(f"{name}_speedup", f"epoch, plain iteration / {label}", "epoch_plain_seconds", f"epoch_{name}_seconds")
+        for name, label in EPOCHS.items()
+        if name not in ("plain", "fast_path")
+    ),
+)  # fmt: skip
+
+
+class Results:
+    """A run's figures: a value for names of FIGURES, and the CPU time beside each time."""
+
+    def __init__(self):
+        self.values, self.cpu = {}, {}
+
+    def set(self, name: str, value, cpu=None) -> None:
+        if name not in FIGURE_NAMES:
+            raise KeyError(f"{name} is not a figure of FIGURES")
+        self.values[name], self.cpu[name] = value, cpu
+
+    def set_timing(self, name: str, timing: dict) -> None:
+        self.set(name, timing["wall"], timing["cpu"])
+
+    def ratio(self, ratio: Ratio) -> float | None:
+        source = self.cpu if ratio.cpu else self.values
+        numerator, denominator = source.get(ratio.numerator), source.get(ratio.denominator)
+        return None if numerator is None or not denominator else numerator / denominator
+
+    def report(self, num_proc: int) -> dict:
+        """Every figure and ratio, measured or not (None), with its label, unit or target, as JSON."""
+        figures = [
+            {**dataclasses.asdict(figure), "value": self.values.get(figure.name), "cpu": self.cpu.get(figure.name)}
+            for figure in FIGURES
+        ]
+        ratios = []
+        for ratio in RATIOS:
+            value = self.ratio(ratio)
+            holds = None if ratio.target is None or value is None else ratio.target.holds(value)
+            label = ratio.label.format(num_proc=num_proc)
+            ratios.append({**dataclasses.asdict(ratio), "label": label, "value": value, "holds": holds})
+        return {"figures": figures, "ratios": ratios}
+
+
+# The printed table.
+
+
+def show(value, unit: str) -> str:
+    if value is None:
+        return "not measured"
+    if unit == "MiB":
+        return f"{value / 2**20:.0f} MiB"
+    return {"s": f"{value:.3f} s", "bytes": f"{value:,} B", "B/image": f"{value:.1f} B", "us/image": f"{value:.1f} us",
+            "rows": f"{value:,}", "ratio": f"{value:.3f}"}[unit]  # fmt: skip
+
+
+def columns(rows: list) -> list[str]:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows]
+
+
+def table(report: dict) -> str:
+    """The builds, where a build's CPU time goes, every other figure with its CPU time, and the ratios."""
+    num_proc = report["settings"]["num_proc"]
+    figures = {figure["name"]: figure for figure in report["figures"]}
+    builds = [("build", "median", "CPU", "tree PSS", "tree RSS", "largest", "every run (s)")]
+    for variant, label in VARIANTS.items():
+        key = f"build_{variant}_"
+        every_run = ", ".join(f"{run['wall']:.2f}" for run in report["builds"] if run["variant"] == variant)
+        builds.append((
+            label.format(num_proc=num_proc),
+            show(figures[key + "seconds"]["value"], "s"),
+            show(figures[key + "seconds"]["cpu"], "s"),
+            *(show(figures[key + measure]["value"], unit) for measure, unit in BUILD_MEASURES.items() if unit == "MiB"),
+            every_run or "the build above",
+        ))  # fmt: skip
+
+    profile = report["profile"]
+    phases, examples, profiled = profile["phases"], profile["num_examples"], profile["profiled"]
+    total = sum(phases.values())
+    lines = [
+        *columns(builds),
+        "",
+        f"Where a one-process FashionMnist build's time goes, from cProfile (profiled: {profiled['wall']:.2f} s, "
+        f"{profiled['cpu']:.2f} s CPU;",
+        "the profiler's cost per Python call inflates the phases made of many calls):",
+    ]
+    lines += columns([
+        (f"  {phase}", f"{seconds:.2f} s", f"{seconds / total:.1%}", f"{seconds / examples * 1e6:.1f} us/example")
+        for phase, seconds in phases.items()
+    ])  # fmt: skip
+
+    rows = [("figure", "value", "CPU")]
+    for f in report["figures"]:
+        if not f["name"].startswith("build_"):
+            rows.append(
+                (f["label"], show(f["value"], f["unit"]), "" if f["cpu"] is None else show(f["cpu"], f["unit"]))
+            )
+    lines += ["", *columns(rows), "", "Ratios from this run, and whether each target holds:"]
+    ratios = []
+    for ratio in report["ratios"]:
+        target, verdict = ratio["target"], {True: "holds", False: "FAILS", None: ""}[ratio["holds"]]
+        bound = "" if target is None else f"{target['op']} {target['bound']:g}"
+        ratios.append((f"  {ratio['label']}", show(ratio["value"], "ratio"), bound, verdict))
+    lines += columns(ratios)
+    before, after, settings = report["load_average_before"], report["load_average_after"], report["settings"]
+    lines.append(f"Load average (1 min) before {before[0]:.2f}, after {after[0]:.2f}; {os.cpu_count()} CPUs")
+    lines.append(f"{settings['date']}: {settings['command']}")
+    return "\n".join(lines)

@@ -1,0 +1,45 @@
+"""Every way the benchmark reads an exported split gives the archives' pixels and labels: `with_format("numpy")`
+batches and the card's fast path (plain iteration is checked in test_export.py and test_real_build.py)."""
+
+import datasets
+import numpy as np
+import pytest
+
+from benchmarks.figures import BATCH_SIZE
+from tests.archives import archive_arrays
+from tests.fixtures import SAMPLE_DIR
+from tools import export
+from tools.fast_path import as_arrays
+
+
+def numpy_batches(split) -> tuple[np.ndarray, np.ndarray]:
+    batches = list(split.with_format("numpy").iter(batch_size=BATCH_SIZE))
+    return np.concatenate([b["image"] for b in batches]), np.concatenate([b["label"] for b in batches])
+
+
+def check_every_reading_path(folder, archives, tmp_path):
+    loaded = datasets.load_dataset(str(folder), cache_dir=str(tmp_path / "cache"))
+    arrays = as_arrays(loaded)
+    for name, split in loaded.items():
+        expected_images, expected_labels = archive_arrays(archives, name)
+        images, labels = numpy_batches(split)
+        assert images.dtype == np.uint8
+        np.testing.assert_array_equal(images, expected_images)
+        np.testing.assert_array_equal(labels, expected_labels)
+        in_memory = arrays[name][:]
+        np.testing.assert_array_equal(in_memory["image"], expected_images)
+        np.testing.assert_array_equal(in_memory["label"], expected_labels)
+
+
+def test_the_sample_export_reads_as_its_archives(tmp_path):
+    builder = export.build(config_name="sample", cache_dir=str(tmp_path / "build"))
+    folder = export.write_folder(builder, tmp_path / "hub")
+    check_every_reading_path(folder, SAMPLE_DIR, tmp_path)
+
+
+@pytest.mark.real
+@pytest.mark.slow
+def test_the_official_export_reads_as_its_archives(official_server, official_dir, tmp_path):
+    builder = export.build(base_urls=[official_server], cache_dir=str(tmp_path / "build"), num_proc=2)
+    folder = export.write_folder(builder, tmp_path / "hub")
+    check_every_reading_path(folder, official_dir, tmp_path)
