@@ -42,10 +42,10 @@ import psutil  # noqa: E402
 import fashion_mnist as fm  # noqa: E402
 from benchmarks import measure  # noqa: E402
 from benchmarks.figures import BATCH_SIZE, BUILD_MEASURES, CONFIGS, VARIANTS, Results, table  # noqa: E402
+from tools.common import archives_dir  # noqa: E402
 from tools.export import write_folder  # noqa: E402
 from tools.fast_path import as_arrays  # noqa: E402
 
-DEFAULT_DATA_DIR = Path(os.environ.get("FASHION_MNIST_ARCHIVES", REPO.parent / "shared" / "fashion-mnist"))
 DEFAULT_JSON = REPO / "build" / "bench" / "results.json"
 
 
@@ -221,7 +221,7 @@ def log(message: str) -> None:
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     source = parser.add_mutually_exclusive_group()
-    source.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR, help="folder of the four official archives")
+    source.add_argument("--data-dir", type=Path, default=archives_dir(), help="folder of the four official archives")
     source.add_argument("--sample", action="store_true", help="use the bundled sample archives (dummy/)")
     parser.add_argument("--repeats", type=int, default=3, help="builds of each kind, alternated (default 3)")
     parser.add_argument("--num-proc", type=int, default=os.cpu_count(), help="processes of the FashionMnist build")
