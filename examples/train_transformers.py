@@ -7,12 +7,16 @@
 
 (.venv-examples is the environment of examples/requirements.txt: torch, transformers, accelerate.)
 
-The dataset is loaded with `streaming=True`: examples flow from the Parquet files through a shuffle buffer
-and a batched transform into `Trainer`, and nothing is written to the datasets cache. Under `torchrun` (or
-`accelerate launch`) each process streams its own shards of the training split: `reshard()` makes one shard
-per Parquet row group and `Trainer` hands each process its share. Without --model the classifier is a small
-RegNet built from a config, with random weights. After training, the first process evaluates on the test
-split and prints the accuracy and a per-class accuracy table.
+The dataset is loaded with `streaming=True`, and nothing is written to the datasets cache. Without --model the
+classifier is a small RegNet built from a config, with random weights, and it reads the `arrays` config (pixels as
+uint8 arrays) whole batches at a time: `reshard()` makes one shard per Parquet row group, each epoch draws the
+shards in a new order, each process and DataLoader worker reads its own share of them, and the rows of a window of
+shards (--shuffle-buffer examples) are permuted and cut into batches, with no Python work per example. With
+--model, the checkpoint's image processor wants PIL images: the default config's PNG images flow through a shuffle
+buffer and a batched transform. Under `torchrun` (or `accelerate launch`) each process streams its own shards of
+the training split. On CPU, each process runs torch on one thread unless OMP_NUM_THREADS says otherwise
+(docs/training.md). After training, the first process evaluates on the test split and prints the accuracy and a
+per-class accuracy table.
 """
 
 import argparse
@@ -22,6 +26,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import torch
 from datasets import load_dataset
 from transformers import (
@@ -43,6 +48,8 @@ LEARNING_RATE = 3e-3
 WEIGHT_DECAY = 0.05
 WARMUP = 0.05  # fraction of the steps
 SHUFFLE_BUFFER = 10_000
+ARRAYS_CONFIG = "arrays"
+READ_ROWS = 500  # rows per Arrow table read from the stream: one Parquet row group
 LOGGING_STEPS = 50
 SEED = 0
 # Mean and standard deviation of the training split's pixels, scaled to [0, 1].
@@ -81,20 +88,110 @@ def build_model(checkpoint: str | None, names: list[str]):
     return model, AutoImageProcessor.from_pretrained(checkpoint)
 
 
-def pixel_transform(image_processor=None):
-    """A function for `map(batched=True)`: a batch of images and labels to `pixel_values` and `labels`."""
+def image_transform(image_processor):
+    """A function for `map(batched=True)` on the image config: PIL images and labels to `pixel_values` and `labels`."""
 
     def transform(batch):
-        if image_processor is None:
-            images = np.stack([np.asarray(image, dtype=np.float32) for image in batch["image"]]) / 255
-            pixel_values = ((images - PIXEL_MEAN) / PIXEL_STD)[:, np.newaxis]  # add the channel axis
-        else:
-            # Pretrained vision models expect three channels.
-            images = [image.convert("RGB") for image in batch["image"]]
-            pixel_values = image_processor(images, return_tensors="np")["pixel_values"]
+        # Pretrained vision models expect three channels.
+        images = [image.convert("RGB") for image in batch["image"]]
+        pixel_values = image_processor(images, return_tensors="np")["pixel_values"]
         return {"pixel_values": pixel_values, "labels": batch["label"]}
 
     return transform
+
+
+def table_arrays(table: pa.Table) -> tuple[np.ndarray, np.ndarray]:
+    """The uint8 images (n, 28, 28) and the labels of an Arrow table of the arrays config, with no step per row.
+
+    An Array2D column is stored as lists of lists: flattening it twice is a view of its pixels, not a copy."""
+    images = table["image"].combine_chunks()
+    pixels = images.storage.flatten().flatten().to_numpy()
+    return pixels.reshape(len(images), *images.type.shape), table["label"].to_numpy()
+
+
+def model_inputs(images: np.ndarray, labels: np.ndarray) -> dict:
+    """A batch of uint8 images and labels as the model takes them: normalized float32 with a channel axis."""
+    pixel_values = images[:, np.newaxis].astype(np.float32)
+    pixel_values *= 1 / (255 * PIXEL_STD)
+    pixel_values -= PIXEL_MEAN / PIXEL_STD
+    return {"pixel_values": torch.from_numpy(pixel_values), "labels": torch.from_numpy(labels.astype(np.int64))}
+
+
+class ShuffledBatches(torch.utils.data.IterableDataset):
+    """Training batches from a stream of the arrays config, each converted whole.
+
+    Each epoch draws the stream's shards (Parquet row groups after `reshard()`) in a new order, and each reader (a
+    process, or a DataLoader worker of one) takes every n-th of them. A reader permutes the rows of each `window`
+    examples' worth of shards and cuts them into batches; the rows left over go into the next window."""
+
+    def __init__(self, stream, batch_size: int, window: int, seed: int, rank: int = 0, world_size: int = 1):
+        self.stream = stream.with_format("arrow")
+        self.batch_size, self.window, self.seed = batch_size, window, seed
+        self.rank, self.world_size = rank, world_size
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def readers(self) -> tuple[int, int]:
+        """(this reader's index, the number of readers) over processes and DataLoader workers."""
+        worker = torch.utils.data.get_worker_info()
+        workers, worker_id = (worker.num_workers, worker.id) if worker else (1, 0)
+        return self.rank * workers + worker_id, self.world_size * workers
+
+    def __iter__(self):
+        reader, readers = self.readers()
+        num_shards = self.stream.num_shards
+        shards = np.random.default_rng([self.seed, self.epoch]).permutation(num_shards)[reader::readers]
+        rng = np.random.default_rng([self.seed, self.epoch, reader])
+        pending = []  # (images, labels) read and not yet batched
+        for index in shards:
+            pending += map(table_arrays, self.stream.shard(num_shards, index=int(index)).iter(batch_size=READ_ROWS))
+            if sum(len(labels) for _, labels in pending) >= self.window:
+                images, labels = (np.concatenate(arrays) for arrays in zip(*pending, strict=True))
+                rest = yield from self.batches(images, labels, rng, keep_rest=True)
+                pending = [rest]
+        if pending:
+            images, labels = (np.concatenate(arrays) for arrays in zip(*pending, strict=True))
+            yield from self.batches(images, labels, rng, keep_rest=False)
+
+    def batches(self, images, labels, rng, keep_rest: bool):
+        """Yields the rows in a random order, in batches; returns the rows short of a full batch if `keep_rest`."""
+        order = rng.permutation(len(labels))
+        end = len(order) - len(order) % self.batch_size if keep_rest else len(order)
+        for start in range(0, end, self.batch_size):
+            rows = order[start : start + self.batch_size]
+            yield model_inputs(images[rows], labels[rows])
+        return images[order[end:]], labels[order[end:]]
+
+
+class EpochDataLoader(torch.utils.data.DataLoader):
+    """A DataLoader that tells its dataset the epoch, as `Trainer` does at the start of each."""
+
+    def set_epoch(self, epoch: int) -> None:
+        self.dataset.set_epoch(epoch)
+
+
+class BatchStreamTrainer(Trainer):
+    """A `Trainer` whose training dataset yields whole batches, and reads its own share in each process."""
+
+    def get_train_dataloader(self):
+        return EpochDataLoader(
+            self.train_dataset,
+            batch_size=None,  # the dataset's items are batches
+            num_workers=self.args.dataloader_num_workers,
+            pin_memory=self.args.dataloader_pin_memory and torch.cuda.is_available(),
+        )
+
+
+def test_batches(test, image_processor, batch_size: int):
+    """The test split as batches of `pixel_values` and `labels`."""
+    if image_processor is None:
+        for table in test.with_format("arrow").iter(batch_size=batch_size):
+            yield model_inputs(*table_arrays(table))
+    else:
+        test = test.map(image_transform(image_processor), batched=True, remove_columns=list(test.features))
+        yield from test.with_format("torch").iter(batch_size=batch_size)
 
 
 def steps_for_epochs(split, epochs: float, batch_size: int, processes: int = 1) -> int:
@@ -109,15 +206,15 @@ def steps_for_epochs(split, epochs: float, batch_size: int, processes: int = 1) 
     return math.ceil(epochs * math.ceil(splits[split.split].num_examples / (batch_size * processes)))
 
 
-def evaluate(model, test, names: list[str], batch_size: int) -> dict:
-    """Accuracy on `test` (a stream of `pixel_values` and `labels`), overall and per class."""
+def evaluate(model, batches, names: list[str]) -> dict:
+    """Accuracy on `batches` of `pixel_values` and `labels`, overall and per class."""
     model.eval()
     predicted, labels = [], []
     with torch.inference_mode():
-        for batch in test.with_format("numpy").iter(batch_size=batch_size):
-            pixel_values = torch.from_numpy(batch["pixel_values"]).to(model.device, memory_format=torch.channels_last)
+        for batch in batches:
+            pixel_values = batch["pixel_values"].to(model.device, memory_format=torch.channels_last)
             predicted.append(model(pixel_values=pixel_values).logits.argmax(-1).cpu().numpy())
-            labels.append(batch["labels"])
+            labels.append(batch["labels"].numpy())
     predicted, labels = np.concatenate(predicted), np.concatenate(labels)
     per_class = {}
     for index, name in enumerate(names):
@@ -136,12 +233,24 @@ def print_report(metrics: dict) -> None:
         print(f"{name:<{width}}  {accuracy:>8}  {counts['correct']:>7,}/{counts['examples']:,}")
 
 
+def choose_threads() -> None:
+    """On CPU, one torch thread per process unless OMP_NUM_THREADS is set (docs/training.md, "Threads")."""
+    if "OMP_NUM_THREADS" not in os.environ and not torch.accelerator.is_available():
+        torch.set_num_threads(1)
+
+
 def main(argv=None) -> dict:
     args = parse_args(argv)
     processes = int(os.environ.get("WORLD_SIZE", "1"))  # set by torchrun and accelerate launch
-    dataset = load_dataset(args.dataset, streaming=True)
+    rank = int(os.environ.get("RANK", "0"))
+    choose_threads()
+    # From scratch the model takes arrays; a checkpoint's image processor takes PIL images.
+    if args.model is None:
+        dataset = load_dataset(args.dataset, ARRAYS_CONFIG, streaming=True)
+    else:
+        dataset = load_dataset(args.dataset, streaming=True)
     # One shard per Parquet row group (datasets 5), so that each process and each DataLoader worker
-    # streams its own rows, and the shuffle below draws row groups in a new order every epoch.
+    # streams its own rows, and each epoch draws the row groups in a new order.
     train, test = dataset["train"].reshard(), dataset["test"]
     names = train.features["label"].names
     set_seed(args.seed)  # before the model's random weights are drawn
@@ -149,13 +258,15 @@ def main(argv=None) -> dict:
     # Convolutions run about a quarter faster on CPU with channels last in memory.
     model = model.to(memory_format=torch.channels_last)
 
-    transform = pixel_transform(image_processor)
-    columns = list(train.features)
-    # Fill the buffer from one shard at a time: interleaving shards makes datasets 5.2 wait 5 s after each
-    # pass (a guard against a pyarrow shutdown issue), once per epoch.
-    train = train.shuffle(seed=args.seed, buffer_size=args.shuffle_buffer, max_buffer_input_shards=1)
-    train = train.map(transform, batched=True, remove_columns=columns)
-    test = test.map(transform, batched=True, remove_columns=columns)
+    if image_processor is None:
+        train = ShuffledBatches(train, args.batch_size, args.shuffle_buffer, args.seed, rank, processes)
+        trainer_class = BatchStreamTrainer
+    else:
+        # Fill the buffer from one shard at a time: interleaving shards makes datasets 5.2 wait 5 s after each
+        # pass (a guard against a pyarrow shutdown issue), once per epoch.
+        train = train.shuffle(seed=args.seed, buffer_size=args.shuffle_buffer, max_buffer_input_shards=1)
+        train = train.map(image_transform(image_processor), batched=True, remove_columns=list(train.features))
+        trainer_class = Trainer
     max_steps = args.max_steps or steps_for_epochs(dataset["train"], args.epochs, args.batch_size, processes)
 
     training_args = TrainingArguments(
@@ -179,7 +290,7 @@ def main(argv=None) -> dict:
         # batch and send the other processes their slices.)
         accelerator_config={"dispatch_batches": False},
     )
-    trainer = Trainer(model=model, args=training_args, train_dataset=train)
+    trainer = trainer_class(model=model, args=training_args, train_dataset=train)
     train_output = trainer.train()
     trainer.save_model()
 
@@ -189,7 +300,7 @@ def main(argv=None) -> dict:
         "losses": [(log["step"], log["loss"]) for log in trainer.state.log_history if "loss" in log],
     }
     if trainer.is_world_process_zero():
-        metrics |= evaluate(model, test, names, args.batch_size)
+        metrics |= evaluate(model, test_batches(test, image_processor, args.batch_size), names)
         print_report(metrics)
     return metrics
 
@@ -205,7 +316,7 @@ def parse_args(argv):
     parser.add_argument("--max-steps", type=int, help="training steps; overrides --epochs")
     parser.add_argument("--batch-size", type=int, default=BATCH_SIZE)
     parser.add_argument("--learning-rate", type=float, default=LEARNING_RATE)
-    parser.add_argument("--shuffle-buffer", type=int, default=SHUFFLE_BUFFER, help="examples in the shuffle buffer")
+    parser.add_argument("--shuffle-buffer", type=int, default=SHUFFLE_BUFFER, help="examples shuffled together (default: %(default)s)")
     parser.add_argument("--logging-steps", type=int, default=LOGGING_STEPS)
     parser.add_argument("--num-workers", type=int, default=0, help="DataLoader worker processes")
     parser.add_argument("--seed", type=int, default=SEED)
