@@ -76,7 +76,7 @@ def pipeline_epoch(folder: Path, num_workers: int) -> dict:
     batches = train_transformers.ShuffledBatches(
         stream, train_transformers.BATCH_SIZE, train_transformers.SHUFFLE_BUFFER, train_transformers.SEED
     )
-    loader = train_transformers.EpochDataLoader(batches, batch_size=None, num_workers=num_workers)
+    loader = train_transformers.BatchLoader(batches, num_workers=num_workers)
     cpu, wall, rows = cpu_seconds(), time.perf_counter(), 0
     for batch in loader:
         rows += len(batch["labels"])

@@ -50,6 +50,7 @@ WARMUP = 0.05  # fraction of the steps
 SHUFFLE_BUFFER = 10_000
 ARRAYS_CONFIG = "arrays"
 READ_ROWS = 500  # rows per Arrow table read from the stream: one Parquet row group
+BATCHES_PER_BLOCK = 16
 LOGGING_STEPS = 50
 SEED = 0
 # Mean and standard deviation of the training split's pixels, scaled to [0, 1].
@@ -109,20 +110,26 @@ def table_arrays(table: pa.Table) -> tuple[np.ndarray, np.ndarray]:
     return pixels.reshape(len(images), *images.type.shape), table["label"].to_numpy()
 
 
-def model_inputs(images: np.ndarray, labels: np.ndarray) -> dict:
-    """A batch of uint8 images and labels as the model takes them: normalized float32 with a channel axis."""
-    pixel_values = images[:, np.newaxis].astype(np.float32)
-    pixel_values *= 1 / (255 * PIXEL_STD)
-    pixel_values -= PIXEL_MEAN / PIXEL_STD
-    return {"pixel_values": torch.from_numpy(pixel_values), "labels": torch.from_numpy(labels.astype(np.int64))}
+def batch_tensors(images: np.ndarray, labels: np.ndarray) -> dict:
+    """A batch as tensors: uint8 `pixel_values` with a channel axis (a quarter of the bytes of float32 to send from
+    a DataLoader worker or to a GPU), int64 `labels`."""
+    pixel_values = torch.from_numpy(images[:, np.newaxis])
+    return {"pixel_values": pixel_values, "labels": torch.from_numpy(labels.astype(np.int64))}
+
+
+def normalize(pixel_values: torch.Tensor) -> torch.Tensor:
+    """uint8 pixels to the float32 the model takes, on their own device: scaled to [0, 1], then standardized."""
+    return (pixel_values.float() / 255 - PIXEL_MEAN) / PIXEL_STD
 
 
 class ShuffledBatches(torch.utils.data.IterableDataset):
-    """Training batches from a stream of the arrays config, each converted whole.
+    """Training batches from a stream of the arrays config, converted whole, in blocks of up to BATCHES_PER_BLOCK
+    batches (a `BatchLoader` cuts them apart): a DataLoader worker sends a batch to its process at a fixed cost,
+    which a block pays once.
 
-    Each epoch draws the stream's shards (Parquet row groups after `reshard()`) in a new order, and each reader (a
-    process, or a DataLoader worker of one) takes every n-th of them. A reader permutes the rows of each `window`
-    examples' worth of shards and cuts them into batches; the rows left over go into the next window."""
+    Each reader (a process, or a DataLoader worker of one) reads every n-th of the stream's shards (Parquet row
+    groups after `reshard()`), in a new order each epoch. It permutes the rows of each `window` examples' worth of
+    shards and cuts them into batches; the rows left over go into the next window."""
 
     def __init__(self, stream, batch_size: int, window: int, seed: int, rank: int = 0, world_size: int = 1):
         self.stream = stream.with_format("arrow")
@@ -140,55 +147,78 @@ class ShuffledBatches(torch.utils.data.IterableDataset):
         return self.rank * workers + worker_id, self.world_size * workers
 
     def __iter__(self):
+        # Persistent DataLoader workers keep their own copy of the dataset, which `set_epoch` does not reach:
+        # each pass counts itself.
+        epoch, self.epoch = self.epoch, self.epoch + 1
         reader, readers = self.readers()
         num_shards = self.stream.num_shards
-        shards = np.random.default_rng([self.seed, self.epoch]).permutation(num_shards)[reader::readers]
-        rng = np.random.default_rng([self.seed, self.epoch, reader])
+        rng = np.random.default_rng([self.seed, epoch, reader])
+        shards = rng.permutation(np.arange(num_shards)[reader::readers])
         pending = []  # (images, labels) read and not yet batched
         for index in shards:
             pending += map(table_arrays, self.stream.shard(num_shards, index=int(index)).iter(batch_size=READ_ROWS))
             if sum(len(labels) for _, labels in pending) >= self.window:
                 images, labels = (np.concatenate(arrays) for arrays in zip(*pending, strict=True))
-                rest = yield from self.batches(images, labels, rng, keep_rest=True)
+                rest = yield from self.blocks(images, labels, rng, keep_rest=True)
                 pending = [rest]
         if pending:
             images, labels = (np.concatenate(arrays) for arrays in zip(*pending, strict=True))
-            yield from self.batches(images, labels, rng, keep_rest=False)
+            yield from self.blocks(images, labels, rng, keep_rest=False)
 
-    def batches(self, images, labels, rng, keep_rest: bool):
-        """Yields the rows in a random order, in batches; returns the rows short of a full batch if `keep_rest`."""
+    def blocks(self, images, labels, rng, keep_rest: bool):
+        """Yields the rows in a random order, in blocks of batches; returns the rows short of a full batch if
+        `keep_rest`."""
         order = rng.permutation(len(labels))
         end = len(order) - len(order) % self.batch_size if keep_rest else len(order)
-        for start in range(0, end, self.batch_size):
-            rows = order[start : start + self.batch_size]
-            yield model_inputs(images[rows], labels[rows])
+        block = self.batch_size * BATCHES_PER_BLOCK
+        for start in range(0, end, block):
+            rows = order[start : min(start + block, end)]
+            yield batch_tensors(images[rows], labels[rows])
         return images[order[end:]], labels[order[end:]]
 
 
-class EpochDataLoader(torch.utils.data.DataLoader):
-    """A DataLoader that tells its dataset the epoch, as `Trainer` does at the start of each."""
+class BatchLoader(torch.utils.data.DataLoader):
+    """A DataLoader over `ShuffledBatches`: it cuts the blocks into batches, and tells the dataset the epoch, as
+    `Trainer` does at the start of each. Its workers, if any, live from one epoch to the next: starting them
+    costs about as much as they spend on an epoch (docs/streaming.md)."""
+
+    def __init__(self, dataset: ShuffledBatches, num_workers: int = 0, **kwargs):
+        persistent = num_workers > 0
+        # batch_size=None: the dataset's items are blocks of batches.
+        super().__init__(dataset, batch_size=None, num_workers=num_workers, persistent_workers=persistent, **kwargs)
+
+    def __iter__(self):
+        size = self.dataset.batch_size
+        for block in super().__iter__():
+            for start in range(0, len(block["labels"]), size):
+                yield {name: tensor[start : start + size] for name, tensor in block.items()}
 
     def set_epoch(self, epoch: int) -> None:
         self.dataset.set_epoch(epoch)
 
 
 class BatchStreamTrainer(Trainer):
-    """A `Trainer` whose training dataset yields whole batches, and reads its own share in each process."""
+    """A `Trainer` whose training dataset yields whole batches of uint8 pixels, and reads its own share in each
+    process. The pixels become floats where the model runs."""
 
     def get_train_dataloader(self):
-        return EpochDataLoader(
+        return BatchLoader(
             self.train_dataset,
-            batch_size=None,  # the dataset's items are batches
             num_workers=self.args.dataloader_num_workers,
             pin_memory=self.args.dataloader_pin_memory and torch.cuda.is_available(),
         )
+
+    def _prepare_inputs(self, inputs):
+        inputs = super()._prepare_inputs(inputs)
+        return inputs | {"pixel_values": normalize(inputs["pixel_values"])}
 
 
 def test_batches(test, image_processor, batch_size: int):
     """The test split as batches of `pixel_values` and `labels`."""
     if image_processor is None:
         for table in test.with_format("arrow").iter(batch_size=batch_size):
-            yield model_inputs(*table_arrays(table))
+            images, labels = table_arrays(table)
+            yield batch_tensors(images.copy(), labels)  # a view of Arrow's read-only memory: torch wants its own
     else:
         test = test.map(image_transform(image_processor), batched=True, remove_columns=list(test.features))
         yield from test.with_format("torch").iter(batch_size=batch_size)
@@ -212,7 +242,10 @@ def evaluate(model, batches, names: list[str]) -> dict:
     predicted, labels = [], []
     with torch.inference_mode():
         for batch in batches:
-            pixel_values = batch["pixel_values"].to(model.device, memory_format=torch.channels_last)
+            pixel_values = batch["pixel_values"].to(model.device)
+            if pixel_values.dtype == torch.uint8:  # from the arrays config
+                pixel_values = normalize(pixel_values)
+            pixel_values = pixel_values.contiguous(memory_format=torch.channels_last)
             predicted.append(model(pixel_values=pixel_values).logits.argmax(-1).cpu().numpy())
             labels.append(batch["labels"].numpy())
     predicted, labels = np.concatenate(predicted), np.concatenate(labels)
@@ -316,7 +349,9 @@ def parse_args(argv):
     parser.add_argument("--max-steps", type=int, help="training steps; overrides --epochs")
     parser.add_argument("--batch-size", type=int, default=BATCH_SIZE)
     parser.add_argument("--learning-rate", type=float, default=LEARNING_RATE)
-    parser.add_argument("--shuffle-buffer", type=int, default=SHUFFLE_BUFFER, help="examples shuffled together (default: %(default)s)")
+    parser.add_argument(
+        "--shuffle-buffer", type=int, default=SHUFFLE_BUFFER, help="examples shuffled together (default: %(default)s)"
+    )
     parser.add_argument("--logging-steps", type=int, default=LOGGING_STEPS)
     parser.add_argument("--num-workers", type=int, default=0, help="DataLoader worker processes")
     parser.add_argument("--seed", type=int, default=SEED)
