@@ -389,15 +389,15 @@ def _on_the_sample(output: str) -> str:
     return output
 
 
-@pytest.mark.parametrize(
-    ("document", "code", "output"), SNIPPETS, ids=[f"{document}:{i}" for i, (document, _, _) in enumerate(SNIPPETS)]
-)
 def frameworks_missing(code: str) -> list[str]:
     """The frameworks that `code` imports and this environment lacks."""
     imported = re.findall(rf"^\s*(?:import|from)\s+({'|'.join(FRAMEWORKS)})\b", code, re.MULTILINE)
     return sorted({name for name in imported if importlib.util.find_spec(name) is None})
 
 
+@pytest.mark.parametrize(
+    ("document", "code", "output"), SNIPPETS, ids=[f"{document}:{i}" for i, (document, _, _) in enumerate(SNIPPETS)]
+)
 def test_snippet_runs_and_prints_what_the_card_shows(document, code, output, snippet_dir):
     missing = frameworks_missing(code)
     if missing and importlib.util.find_spec(EXAMPLES_MARKER) is None:
