@@ -221,7 +221,8 @@ def test_batches(test, image_processor, batch_size: int):
             yield batch_tensors(images.copy(), labels)  # a view of Arrow's read-only memory: torch wants its own
     else:
         test = test.map(image_transform(image_processor), batched=True, remove_columns=list(test.features))
-        yield from test.with_format("torch").iter(batch_size=batch_size)
+        for batch in test.with_format("numpy").iter(batch_size=batch_size):
+            yield {name: torch.from_numpy(array) for name, array in batch.items()}
 
 
 def steps_for_epochs(split, epochs: float, batch_size: int, processes: int = 1) -> int:
