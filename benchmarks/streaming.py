@@ -1,13 +1,17 @@
-"""Parallel streaming of the train split: DataLoader workers, and ranks of `split_dataset_by_node`.
+"""Streaming the train split: the training example's input pipeline, DataLoader workers, and ranks.
 
     .venv-examples/bin/python -m benchmarks.streaming                # the folder tools.export wrote (build/hub)
     .venv-examples/bin/python -m benchmarks.streaming FOLDER --rounds 5
 
-Needs torch (the examples environment). The split is loaded the way the card shows:
-`load_dataset(FOLDER, split="train", streaming=True).reshard()`, images decoded to uint8 tensors.
+Needs torch and transformers (the examples environment).
 
-- Workers: one streamed epoch through `torch.utils.data.DataLoader` with 1 and with 2 workers, alternately,
-  `--rounds` times each. Target: 2 workers reach at least 1.6x the throughput of 1.
+- Pipeline: 3 epochs of examples/train_transformers.py's input pipeline (the `arrays` config, streamed and
+  resharded, shards in a new order each epoch, a window of rows permuted and cut into uint8 batches), through
+  its DataLoader with 1 and with 2 workers, alternately, `--rounds` times each. Target: at most 10 CPU µs per
+  example, all processes together (CPU time per example is core-seconds: per core).
+- Workers: the default config as the card loads it, `load_dataset(FOLDER, split="train", streaming=True)
+  .reshard()`, images decoded to uint8 tensors, one streamed epoch through `torch.utils.data.DataLoader` with 1
+  and with 2 workers, alternately. Target: 2 workers reach at least 1.6x the throughput of 1.
 - Ranks: each rank of world size 2 streams its part (`split_dataset_by_node`), and the bytes it reads from
   disk are counted (`read_chars` of the process: read and pread calls, page cache included). Target: each
   rank reads about half the rows and half the bytes. For comparison, the same without `reshard()`.
@@ -30,7 +34,12 @@ from datasets import load_dataset
 from datasets.distributed import split_dataset_by_node
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "examples"))
+import train_transformers  # noqa: E402  (examples/ is not a package)
+
 DEFAULT_FOLDER = REPO / "build" / "hub"
+TARGET_PIPELINE_MICROSECONDS = 10  # CPU per training example, all processes together (issue 17)
+PIPELINE_EPOCHS = 3
 BATCH_SIZE = 256
 ROUNDS = 3
 WORKER_COUNTS = (1, 2)
@@ -39,9 +48,10 @@ TARGET_WORKER_SPEEDUP = 1.6
 
 
 def cpu_seconds() -> float:
-    """User + system time of this process and of its finished children (the DataLoader workers)."""
+    """User + system time of this process and of its children (the DataLoader workers), finished or running."""
     own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+    running = sum(child.cpu_times().user + child.cpu_times().system for child in psutil.Process().children(True))
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime + running
 
 
 def stream(folder: Path, reshard: bool = True):
@@ -62,6 +72,22 @@ def worker_epoch(folder: Path, num_workers: int) -> dict:
     return {"rows": rows, "wall": time.perf_counter() - wall, "cpu": cpu_seconds() - cpu}
 
 
+def pipeline_epoch(folder: Path, num_workers: int) -> dict:
+    """PIPELINE_EPOCHS epochs of the training example's input pipeline, through one loader whose workers live
+    from one epoch to the next, as in the example: rows, wall seconds, CPU seconds (workers included)."""
+    stream = load_dataset(str(folder), train_transformers.ARRAYS_CONFIG, split="train", streaming=True).reshard()
+    batches = train_transformers.ShuffledBatches(
+        stream, train_transformers.BATCH_SIZE, train_transformers.SHUFFLE_BUFFER, train_transformers.SEED
+    )
+    loader = train_transformers.BatchLoader(batches, num_workers=num_workers)
+    cpu, wall, rows = cpu_seconds(), time.perf_counter(), 0
+    for _ in range(PIPELINE_EPOCHS):
+        for batch in loader:
+            rows += len(batch["labels"])
+    # Read before the workers exit: their time is then in RUSAGE_CHILDREN, and psutil no longer sees them.
+    return {"rows": rows, "wall": time.perf_counter() - wall, "cpu": cpu_seconds() - cpu}
+
+
 def rank_reads(folder: Path, rank: int, world_size: int, reshard: bool = True) -> dict:
     """What one rank streams: rows, bytes read from files, wall and CPU seconds."""
     part = split_dataset_by_node(stream(folder, reshard), rank=rank, world_size=world_size)
@@ -77,12 +103,12 @@ def rank_reads(folder: Path, rank: int, world_size: int, reshard: bool = True) -
     }
 
 
-def measure_workers(folder: Path, rounds: int) -> dict:
-    """Median wall and CPU seconds per worker count, the counts alternating round by round."""
+def measure_workers(folder: Path, rounds: int, epoch=worker_epoch) -> dict:
+    """Median wall and CPU seconds of `epoch` per worker count, the counts alternating round by round."""
     runs = {workers: [] for workers in WORKER_COUNTS}
     for _ in range(rounds):
         for workers in WORKER_COUNTS:
-            runs[workers].append(worker_epoch(folder, workers))
+            runs[workers].append(epoch(folder, workers))
     return {
         workers: {
             "rows": results[0]["rows"],
@@ -93,14 +119,35 @@ def measure_workers(folder: Path, rounds: int) -> dict:
     }
 
 
+def print_pipeline(figures: dict) -> None:
+    print(
+        f"The training example's input pipeline: {PIPELINE_EPOCHS} streamed epochs of the train split of the "
+        f"{train_transformers.ARRAYS_CONFIG} config, batches of {train_transformers.BATCH_SIZE} (medians):"
+    )
+    print(
+        f"{'workers':>7}  {'rows':>7}  {'wall s':>7}  {'CPU s':>7}  {'wall µs/ex':>10}  "
+        f"{'CPU µs/ex':>9}  {'target':>7}  {'ratio':>6}"
+    )
+    for workers, f in figures.items():
+        cpu_per_example = f["cpu"] / f["rows"] * 1e6
+        wall_per_example = f["wall"] / f["rows"] * 1e6
+        ratio = cpu_per_example / TARGET_PIPELINE_MICROSECONDS
+        print(
+            f"{workers:>7}  {f['rows']:>7,}  {f['wall']:>7.2f}  {f['cpu']:>7.2f}  {wall_per_example:>10.1f}  "
+            f"{cpu_per_example:>9.1f}  {'<= ' + str(TARGET_PIPELINE_MICROSECONDS):>7}  {ratio:>5.2f}x  "
+            f"{'met' if ratio <= 1 else 'MISSED'}"
+        )
+    print()
+
+
 def print_workers(figures: dict) -> None:
-    print(f"Streamed epoch of the train split, images decoded, batches of {BATCH_SIZE} (medians):")
-    print(f"{'workers':>7}  {'rows':>7}  {'wall s':>7}  {'CPU s':>7}  {'rows/s':>8}  {'speedup':>7}")
+    print(f"Streamed epoch of the default config's train split, images decoded, batches of {BATCH_SIZE} (medians):")
+    print(f"{'workers':>7}  {'rows':>7}  {'wall s':>7}  {'CPU s':>7}  {'CPU µs/ex':>9}  {'rows/s':>8}  {'speedup':>7}")
     base = figures[WORKER_COUNTS[0]]
     for workers, f in figures.items():
         speedup = base["wall"] / f["wall"]
         print(
-            f"{workers:>7}  {f['rows']:>7,}  {f['wall']:>7.2f}  {f['cpu']:>7.2f}  "
+            f"{workers:>7}  {f['rows']:>7,}  {f['wall']:>7.2f}  {f['cpu']:>7.2f}  {f['cpu'] / f['rows'] * 1e6:>9.1f}  "
             f"{f['rows'] / f['wall']:>8,.0f}  {speedup:>6.2f}x"
         )
     speedup = base["wall"] / figures[2]["wall"]
@@ -125,6 +172,8 @@ def main(argv=None) -> dict:
     files = len(list(folder.glob("fashion_mnist/train-*.parquet")))
     print(f"{folder}: {files} train file(s); datasets {datasets.__version__}, torch {torch.__version__}")
     print(f"Load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs\n")
+    pipeline = measure_workers(folder, args.rounds, pipeline_epoch)
+    print_pipeline(pipeline)
     workers = measure_workers(folder, args.rounds)
     print_workers(workers)
 
@@ -135,7 +184,7 @@ def main(argv=None) -> dict:
     unsharded = [rank_reads(folder, rank, WORLD_SIZE, reshard=False) for rank in range(WORLD_SIZE)]
     print_ranks("without reshard()", unsharded, whole["rows"], whole["bytes"])
     print(f"Load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    return {"workers": workers, "whole": whole, "ranks": ranks, "unsharded": unsharded}
+    return {"pipeline": pipeline, "workers": workers, "whole": whole, "ranks": ranks, "unsharded": unsharded}
 
 
 def parse_args(argv):

@@ -37,6 +37,12 @@ OFFICIAL_DESCRIPTIONS = [
 SPLITS = [split.split for split in fm.OFFICIAL_SPLITS]
 HUB_ID_LOAD = 'load_dataset("fashion_mnist"'
 LOCAL_LOAD = 'load_dataset("build/hub"'
+# The frameworks of examples/requirements.txt that card snippets import: such snippets run in its environment.
+FRAMEWORKS = ("torch", "jax", "keras")
+EXAMPLES_MARKER = "torch"  # the environment that has it is the examples environment
+# What the Hub card must not tell a visitor of the Hub page to run: the repository's environments, examples,
+# benchmarks and tools are not in the Hub repository.
+DEVELOPMENT_MENTIONS = (".venv", "examples/", "benchmarks/", "tools.")
 
 
 def card_text() -> str:
@@ -160,7 +166,7 @@ def test_class_table_lists_the_classlabel_names_and_official_descriptions():
 
 def test_normalization_constants_in_the_snippet_are_the_training_statistics():
     text = card_text()
-    match = re.search(r"^MEAN, STD = (\S+), (\S+)$", text, re.MULTILINE)
+    match = re.search(r"^MEAN, STD = (\S+), (\S+)(?:\s+#.*)?$", text, re.MULTILINE)
     assert match, "the numpy snippet should set MEAN, STD"
     train = next(row for row in as_dicts(table_under(text, card_stats.PIXELS_HEADING)) if row["split"] == "train")
     assert (match[1], match[2]) == (train["mean (0-1)"], train["std (0-1)"])
@@ -326,7 +332,7 @@ SNIPPETS = [
 
 
 def test_card_has_runnable_snippets_that_load_the_dataset():
-    assert len(runnable_snippets(card_text())) >= 4  # load, stream, numpy, torch
+    assert len(runnable_snippets(card_text())) >= 4  # load, stream, numpy arrays, PyTorch/JAX/Keras arrays
     assert len(SNIPPETS) >= 6  # and in docs/: the fast path, the exported folder
     for _, code, _ in SNIPPETS:
         assert HUB_ID_LOAD in code or LOCAL_LOAD in code, code
@@ -339,6 +345,7 @@ def _isolated_env(root):
         HF_DATASETS_CACHE=str(root / "datasets_cache"),
         HF_HUB_OFFLINE="1",
         HF_DATASETS_OFFLINE="1",
+        KERAS_HOME=str(root / "keras_home"),
     )
     return env
 
@@ -361,12 +368,21 @@ def _on_the_sample(output: str) -> str:
     return output
 
 
+def frameworks_missing(code: str) -> list[str]:
+    """The frameworks that `code` imports and this environment lacks."""
+    imported = re.findall(rf"^\s*(?:import|from)\s+({'|'.join(FRAMEWORKS)})\b", code, re.MULTILINE)
+    return sorted({name for name in imported if importlib.util.find_spec(name) is None})
+
+
 @pytest.mark.parametrize(
     ("document", "code", "output"), SNIPPETS, ids=[f"{document}:{i}" for i, (document, _, _) in enumerate(SNIPPETS)]
 )
 def test_snippet_runs_and_prints_what_the_card_shows(document, code, output, snippet_dir):
-    if re.search(r"^\s*(import|from)\s+torch\b", code, re.MULTILINE) and importlib.util.find_spec("torch") is None:
-        pytest.skip("PyTorch is not installed here; this snippet runs in the examples venv")
+    missing = frameworks_missing(code)
+    if missing and importlib.util.find_spec(EXAMPLES_MARKER) is None:
+        pytest.skip(f"needs {', '.join(missing)}: runs in the examples environment (README.md, its setup commands)")
+    # In the examples environment, a framework that a snippet needs is a requirement: missing, the test fails.
+    assert not missing, f"{document}: {', '.join(missing)} missing: install examples/requirements.txt"
     # The Hub cannot be reached from the tests: the same call reads the local export instead.
     local_code = code.replace(HUB_ID_LOAD, LOCAL_LOAD)
     done = subprocess.run(
@@ -380,6 +396,12 @@ def test_snippet_runs_and_prints_what_the_card_shows(document, code, output, sni
     assert done.returncode == 0, f"{document}:\n{local_code}\n{done.stderr}"
     if output is not None:
         assert done.stdout.strip() == _on_the_sample(output).strip()
+
+
+def test_the_hub_card_sends_no_visitor_to_development_commands(snippet_dir):
+    hub_card = (snippet_dir / "build" / "hub" / "README.md").read_text(encoding="utf-8")
+    found = {mention: hub_card.count(mention) for mention in DEVELOPMENT_MENTIONS if mention in hub_card}
+    assert not found, f"the Hub card mentions what only the repository holds: {found}"
 
 
 # The streaming snippets whose own process reads (in the others, DataLoader workers read).
