@@ -1,7 +1,8 @@
 """Fashion-MNIST: 70,000 28x28 grayscale images of Zalando's articles in 10 classes.
 
 A `datasets` builder that fetches the four official IDX archives, verifies their size and SHA-256,
-reads them strictly and yields PNG images with their labels in the archives' order.
+reads them strictly and yields the images with their labels in the archives' order: as PNG images (the default
+config, `fashion_mnist`) or as (28, 28) uint8 arrays (the `arrays` config).
 """
 
 import contextlib
@@ -300,12 +301,20 @@ def encode_pngs(images: np.ndarray):
 # The builder.
 
 
+def features(arrays: bool = False) -> datasets.Features:
+    """The columns: `image` a PNG image, or with `arrays` a (28, 28) uint8 array; `label` the class."""
+    image = datasets.Array2D(shape=(IMAGE_SIDE, IMAGE_SIDE), dtype="uint8") if arrays else datasets.Image()
+    return datasets.Features({"image": image, "label": datasets.ClassLabel(names=CLASS_NAMES)})
+
+
 @dataclasses.dataclass
 class FashionMnistConfig(datasets.BuilderConfig):
-    """`splits` names the archives and their checksums; `base_urls` are the hosts, tried in order."""
+    """`splits` names the archives and their checksums; `base_urls` are the hosts, tried in order; `arrays`
+    gives each image as a (28, 28) uint8 array instead of a PNG image."""
 
     splits: tuple = OFFICIAL_SPLITS
     base_urls: tuple = BASE_URLS
+    arrays: bool = False
 
 
 class FashionMnist(datasets.GeneratorBasedBuilder):
@@ -317,6 +326,12 @@ class FashionMnist(datasets.GeneratorBasedBuilder):
             name="fashion_mnist",
             version=datasets.Version("1.0.0"),
             description="The official Fashion-MNIST archives.",
+        ),
+        FashionMnistConfig(
+            name="arrays",
+            version=datasets.Version("1.0.0"),
+            description="The official Fashion-MNIST archives, each image a (28, 28) uint8 array: nothing to decode.",
+            arrays=True,
         ),
         FashionMnistConfig(
             name="sample",
@@ -353,7 +368,7 @@ class FashionMnist(datasets.GeneratorBasedBuilder):
     def _info(self):
         return datasets.DatasetInfo(
             description=_DESCRIPTION,
-            features=datasets.Features({"image": datasets.Image(), "label": datasets.ClassLabel(names=CLASS_NAMES)}),
+            features=features(self.config.arrays),
             supervised_keys=("image", "label"),
             homepage=_HOMEPAGE,
             citation=_CITATION,
@@ -430,11 +445,12 @@ class FashionMnist(datasets.GeneratorBasedBuilder):
             )
             blocks = _blocks(images, labels, ranges)
         for start, images, labels in blocks:
-            # The image in the Image feature's storage form, PNG bytes and no path, so that `datasets`
-            # stores it as it is instead of encoding it again; the label as a Python int.
-            pngs = encode_pngs(images)
-            for index, (png, label) in enumerate(zip(pngs, labels.tolist(), strict=True), start):
-                yield index, {"image": {"bytes": png, "path": None}, "label": label}
+            # An image as an array, or in the Image feature's storage form, PNG bytes and no path, so that
+            # `datasets` stores it as it is instead of encoding it again; the label as a Python int.
+            pngs = None if self.config.arrays else encode_pngs(images)
+            encoded = images if pngs is None else ({"bytes": png, "path": None} for png in pngs)
+            for index, (image, label) in enumerate(zip(encoded, labels.tolist(), strict=True), start):
+                yield index, {"image": image, "label": label}
 
 
 def _blocks(images: np.ndarray, labels: np.ndarray, ranges: list) -> list:
