@@ -10,6 +10,7 @@ import dataclasses
 import errno
 import gzip
 import hashlib
+import io
 import logging
 import math
 import os
@@ -20,6 +21,7 @@ import aiohttp
 import datasets
 import filelock
 import numpy as np
+import PIL.Image
 from datasets.utils.file_utils import hash_url_to_filename
 
 _CITATION = """\
@@ -271,31 +273,17 @@ def content_digests(images: np.ndarray, labels: np.ndarray) -> tuple[str, str]:
     return pixels, hashlib.sha256(np.ascontiguousarray(labels, dtype=np.uint8).data).hexdigest()
 
 
-# PNG encoding. Pillow's per-call work (an image object, a file object, chunk writing) costs more than the
-# compression of a 28x28 image; this writes 8-bit grayscale files straight from zlib, with the constant chunks
-# built once. Scanlines are stored unfiltered and deflated with run-length matching only (Z_RLE), which suits
-# images with long runs of background. Measured on the train split (docs/benchmark.md): 514 bytes per image for
-# about 26 us, against 525 bytes for zlib level 1 at the same cost, and 504 bytes for Pillow's default (adaptive
-# filters, level 6), which took about 60 us even when written with numpy and zlib.
-
-
-def _png_chunk(tag: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
-
-
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-_PNG_HEADER = _PNG_SIGNATURE + _png_chunk(b"IHDR", struct.pack(">IIBBBBB", IMAGE_SIDE, IMAGE_SIDE, 8, 0, 0, 0, 0))
-_PNG_END = _png_chunk(b"IEND", b"")
+# PNG encoding: Pillow's adaptive row filters with deflate level 0, which stores the filtered rows as they are.
+# The export compresses the image column with zstd, which shrinks these files further than deflated ones, and
+# Pillow decodes them faster (docs/benchmark.md, "Storage: encoding and compression").
 
 
 def encode_pngs(images: np.ndarray):
     """Yield each (28, 28) uint8 image of `images` as the bytes of a grayscale PNG file."""
-    # Every scanline starts with its filter type; 0 means the bytes are stored unfiltered.
-    scanlines = np.pad(images, ((0, 0), (0, 0), (1, 0)))
-    for image in scanlines:
-        compressor = zlib.compressobj(strategy=zlib.Z_RLE)
-        idat = compressor.compress(image.tobytes()) + compressor.flush()
-        yield _PNG_HEADER + _png_chunk(b"IDAT", idat) + _PNG_END
+    for image in images:
+        buffer = io.BytesIO()
+        PIL.Image.fromarray(image).save(buffer, format="PNG", compress_level=0)
+        yield buffer.getvalue()
 
 
 # The builder.

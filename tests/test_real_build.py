@@ -94,7 +94,7 @@ def test_the_arrays_config_of_the_export_is_the_archives(real_build, official_di
         np.testing.assert_array_equal(columns["label"], expected_labels)
 
 
-@pytest.mark.parametrize("config", ["arrays"])
+@pytest.mark.parametrize("config", ["fashion_mnist", "arrays"])
 def test_each_config_downloads_fewer_bytes_than_the_archives(real_build, official_dir, config):
     _, folder = real_build
     parquet = sum(path.stat().st_size for path in (folder / config).glob("*.parquet"))

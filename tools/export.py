@@ -163,15 +163,18 @@ def write_parquet(dataset: datasets.Dataset, path: Path) -> None:
 
 
 def column_options(features: datasets.Features) -> dict:
-    """The ParquetWriter options of each column: datasets' (PNG bytes stored plain, labels and pixels
-    dictionary-encoded, labels compressed with snappy), and the image column compressed with IMAGE_COMPRESSION."""
-    image = IMAGE_LEAVES[type(features["image"]).__name__]
-    png = isinstance(features["image"], datasets.Image)
+    """The ParquetWriter options of each column: datasets' (PNG bytes stored plain, other columns, labels and pixels
+    dictionary-encoded, the columns besides the image compressed with snappy), and the image column, if any,
+    compressed with IMAGE_COMPRESSION."""
+    image = features.get("image")
+    image_leaves = IMAGE_LEAVES[type(image).__name__] if image is not None else []
+    png = isinstance(image, datasets.Image)
+    others = [name for name in features if name != "image"]  # flat columns: the label
     return {
-        "compression": {**dict.fromkeys(image, IMAGE_COMPRESSION), "label": "snappy"},
-        "compression_level": dict.fromkeys(image, IMAGE_COMPRESSION_LEVEL),
-        "use_dictionary": ["label"] if png else [*image, "label"],
-        "column_encoding": dict.fromkeys(image, "PLAIN") if png else {},
+        "compression": {**dict.fromkeys(image_leaves, IMAGE_COMPRESSION), **dict.fromkeys(others, "snappy")},
+        "compression_level": dict.fromkeys(image_leaves, IMAGE_COMPRESSION_LEVEL),
+        "use_dictionary": others if png else [*image_leaves, *others],
+        "column_encoding": dict.fromkeys(image_leaves, "PLAIN") if png else {},
     }
 
 
