@@ -435,8 +435,7 @@ class FashionMnist(datasets.GeneratorBasedBuilder):
         for start, images, labels in blocks:
             # An image as an array, or in the Image feature's storage form, PNG bytes and no path, so that
             # `datasets` stores it as it is instead of encoding it again; the label as a Python int.
-            pngs = None if self.config.arrays else encode_pngs(images)
-            encoded = images if pngs is None else ({"bytes": png, "path": None} for png in pngs)
+            encoded = images if self.config.arrays else ({"bytes": png, "path": None} for png in encode_pngs(images))
             for index, (image, label) in enumerate(zip(encoded, labels.tolist(), strict=True), start):
                 yield index, {"image": image, "label": label}
 

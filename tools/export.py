@@ -63,7 +63,6 @@ PROG = "tools.export"
 USER_ERRORS = (HfHubHTTPError, VerificationError)
 # Card text between these marker lines is for the repository only (setup commands): the Hub card leaves it out.
 REPO_ONLY = re.compile(r"^<!-- repo-only -->\n.*?^<!-- /repo-only -->\n\n?", re.MULTILINE | re.DOTALL)
-# What the `script` branch holds: the loading script for datasets < 4, the files it reads, the card and its files.
 # The codec of the image column, which datasets' own writer leaves uncompressed when it holds PNG files. Chosen
 # from the sizes and decoding times in docs/benchmark.md ("Storage: encoding and compression").
 IMAGE_COMPRESSION = "zstd"
@@ -72,6 +71,7 @@ IMAGE_COMPRESSION_LEVEL = 19
 IMAGE_LEAVES = {"Image": ["image.bytes", "image.path"], "Array2D": ["image.list.element.list.element"]}
 # Content-defined chunking as datasets 5 writes it (its DEFAULT_CDC_OPTIONS), fixed here for reproducible files.
 CHUNKING = {"min_chunk_size": 256 * 1024, "max_chunk_size": 1024 * 1024, "norm_level": 0}
+# What the `script` branch holds: the loading script for datasets < 4, the files it reads, the card and its files.
 SCRIPT_FILES = (
     "fashion_mnist.py",
     "dataset_infos.json",
@@ -113,6 +113,7 @@ def build_arrays(builder):
     return build(
         config_name="sample" if sample else "arrays",
         data_dir=config.data_dir,
+        # Hosts given to the build are passed on; a config's own hosts need not be.
         base_urls=None if config.base_urls in (fm.BASE_URLS, (fm.SAMPLE_DIR + "/",)) else config.base_urls,
         cache_dir=builder._cache_dir_root,
         arrays=sample,
