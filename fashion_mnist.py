@@ -1,7 +1,8 @@
 """Fashion-MNIST: 70,000 28x28 grayscale images of Zalando's articles in 10 classes.
 
 A `datasets` builder that fetches the four official IDX archives, verifies their size and SHA-256,
-reads them strictly and yields PNG images with their labels in the archives' order.
+reads them strictly and yields the images with their labels in the archives' order: as PNG images (the default
+config, `fashion_mnist`) or as (28, 28) uint8 arrays (the `arrays` config).
 """
 
 import contextlib
@@ -9,6 +10,7 @@ import dataclasses
 import errno
 import gzip
 import hashlib
+import io
 import logging
 import math
 import os
@@ -19,6 +21,7 @@ import aiohttp
 import datasets
 import filelock
 import numpy as np
+import PIL.Image
 from datasets.utils.file_utils import hash_url_to_filename
 
 _CITATION = """\
@@ -290,41 +293,36 @@ def content_digests(images: np.ndarray, labels: np.ndarray) -> tuple[str, str]:
     return pixels, hashlib.sha256(np.ascontiguousarray(labels, dtype=np.uint8).data).hexdigest()
 
 
-# PNG encoding. Pillow's per-call work (an image object, a file object, chunk writing) costs more than the
-# compression of a 28x28 image; this writes 8-bit grayscale files straight from zlib, with the constant chunks
-# built once. Scanlines are stored unfiltered and deflated with run-length matching only (Z_RLE), which suits
-# images with long runs of background: smaller files than zlib level 1 for the same time, and several times faster
-# than Pillow's adaptive filters (sizes and times: docs/benchmark.md, "PNG encoding: size against cost").
-
-
-def _png_chunk(tag: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
-
-
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-_PNG_HEADER = _PNG_SIGNATURE + _png_chunk(b"IHDR", struct.pack(">IIBBBBB", IMAGE_SIDE, IMAGE_SIDE, 8, 0, 0, 0, 0))
-_PNG_END = _png_chunk(b"IEND", b"")
+# PNG encoding: Pillow's adaptive row filters with deflate level 0, which stores the filtered rows as they are.
+# The export compresses the image column with zstd, which shrinks these files further than deflated ones, and
+# Pillow decodes them faster (docs/benchmark.md, "Storage: encoding and compression").
 
 
 def encode_pngs(images: np.ndarray):
     """Yield each (28, 28) uint8 image of `images` as the bytes of a grayscale PNG file."""
-    # Every scanline starts with its filter type; 0 means the bytes are stored unfiltered.
-    scanlines = np.pad(images, ((0, 0), (0, 0), (1, 0)))
-    for image in scanlines:
-        compressor = zlib.compressobj(strategy=zlib.Z_RLE)
-        idat = compressor.compress(image.tobytes()) + compressor.flush()
-        yield _PNG_HEADER + _png_chunk(b"IDAT", idat) + _PNG_END
+    for image in images:
+        buffer = io.BytesIO()
+        PIL.Image.fromarray(image).save(buffer, format="PNG", compress_level=0)
+        yield buffer.getvalue()
 
 
 # The builder.
 
 
+def features(arrays: bool = False) -> datasets.Features:
+    """The columns: `image` a PNG image, or with `arrays` a (28, 28) uint8 array; `label` the class."""
+    image = datasets.Array2D(shape=(IMAGE_SIDE, IMAGE_SIDE), dtype="uint8") if arrays else datasets.Image()
+    return datasets.Features({"image": image, "label": datasets.ClassLabel(names=CLASS_NAMES)})
+
+
 @dataclasses.dataclass
 class FashionMnistConfig(datasets.BuilderConfig):
-    """`splits` names the archives and their checksums; `base_urls` are the hosts, tried in order."""
+    """`splits` names the archives and their checksums; `base_urls` are the hosts, tried in order; `arrays`
+    gives each image as a (28, 28) uint8 array instead of a PNG image."""
 
     splits: tuple = OFFICIAL_SPLITS
     base_urls: tuple = BASE_URLS
+    arrays: bool = False
 
 
 class FashionMnist(datasets.GeneratorBasedBuilder):
@@ -336,6 +334,12 @@ class FashionMnist(datasets.GeneratorBasedBuilder):
             name="fashion_mnist",
             version=datasets.Version("1.0.0"),
             description="The official Fashion-MNIST archives.",
+        ),
+        FashionMnistConfig(
+            name="arrays",
+            version=datasets.Version("1.0.0"),
+            description="The official Fashion-MNIST archives, each image a (28, 28) uint8 array: nothing to decode.",
+            arrays=True,
         ),
         FashionMnistConfig(
             name="sample",
@@ -372,7 +376,7 @@ class FashionMnist(datasets.GeneratorBasedBuilder):
     def _info(self):
         return datasets.DatasetInfo(
             description=_DESCRIPTION,
-            features=datasets.Features({"image": datasets.Image(), "label": datasets.ClassLabel(names=CLASS_NAMES)}),
+            features=features(self.config.arrays),
             supervised_keys=("image", "label"),
             homepage=_HOMEPAGE,
             citation=_CITATION,
@@ -441,11 +445,11 @@ class FashionMnist(datasets.GeneratorBasedBuilder):
             )
             blocks = _blocks(images, labels, ranges)
         for start, images, labels in blocks:
-            # The image in the Image feature's storage form, PNG bytes and no path, so that `datasets`
-            # stores it as it is instead of encoding it again; the label as a Python int.
-            pngs = encode_pngs(images)
-            for index, (png, label) in enumerate(zip(pngs, labels.tolist(), strict=True), start):
-                yield index, {"image": {"bytes": png, "path": None}, "label": label}
+            # An image as an array, or in the Image feature's storage form, PNG bytes and no path, so that
+            # `datasets` stores it as it is instead of encoding it again; the label as a Python int.
+            encoded = images if self.config.arrays else ({"bytes": png, "path": None} for png in encode_pngs(images))
+            for index, (image, label) in enumerate(zip(encoded, labels.tolist(), strict=True), start):
+                yield index, {"image": image, "label": label}
 
 
 def _blocks(images: np.ndarray, labels: np.ndarray, ranges: list) -> list:

@@ -4,6 +4,7 @@ Run in the venv of legacy/requirements.txt: .venv-legacy/bin/python -m pytest le
 """
 
 import shutil
+import subprocess
 
 import datasets
 import numpy as np
@@ -64,6 +65,44 @@ def test_official_archives_from_data_dir(official_dir, tmp_path):
     loaded = datasets.load_dataset(SCRIPT, trust_remote_code=True, data_dir=str(official_dir), cache_dir=str(tmp_path))
     assert_equals_archives({"test": dataset_arrays(loaded["test"])}, official_dir, splits=["test"])
     assert loaded["train"].num_rows == 60_000
+
+
+def arrays_of(split):
+    columns = split.with_format("numpy", dtype=np.uint8)[:]
+    return columns["image"], columns["label"]
+
+
+def test_sample_arrays_load_and_stream(tmp_path):
+    loaded = datasets.load_dataset(SCRIPT, "sample", arrays=True, trust_remote_code=True, cache_dir=str(tmp_path))
+    assert loaded["train"].features["image"] == datasets.Array2D(shape=(28, 28), dtype="uint8")
+    assert_equals_archives({split: arrays_of(loaded[split]) for split in loaded}, SAMPLE_DIR)
+    streamed = datasets.load_dataset(SCRIPT, "sample", arrays=True, trust_remote_code=True, streaming=True)
+    rows = list(streamed["test"])
+    images = np.array([row["image"] for row in rows], np.uint8)
+    assert_equals_archives({"test": (images, [row["label"] for row in rows])}, SAMPLE_DIR, splits=["test"])
+
+
+def test_the_arrays_config_from_data_dir(official_dir, tmp_path):
+    loaded = datasets.load_dataset(
+        SCRIPT, "arrays", trust_remote_code=True, data_dir=str(official_dir), cache_dir=str(tmp_path)
+    )
+    assert loaded["train"].features["label"].names == loaded["test"].features["label"].names
+    assert_equals_archives({split: arrays_of(loaded[split]) for split in loaded}, official_dir)
+
+
+def test_the_export_loads_in_both_configs(tmp_path):
+    """A sample export, written by tools.export in the main venv (datasets 5), as datasets 3.6 reads it."""
+    main_python = REPO / ".venv" / "bin" / "python"
+    if not main_python.exists():
+        pytest.skip(f"no main venv at {main_python} to write the export with")
+    folder = tmp_path / "hub"
+    command = [main_python, "-m", "tools.export", "--sample", "--out", folder, "--cache-dir", tmp_path / "build"]
+    subprocess.run(command, cwd=REPO, check=True, capture_output=True, timeout=300)
+    pngs = datasets.load_dataset(str(folder), cache_dir=str(tmp_path / "cache"))
+    assert_equals_archives({split: dataset_arrays(pngs[split]) for split in pngs}, SAMPLE_DIR)
+    arrays = datasets.load_dataset(str(folder), "arrays", cache_dir=str(tmp_path / "cache"))
+    assert arrays["train"].features["image"] == datasets.Array2D(shape=(28, 28), dtype="uint8")
+    assert_equals_archives({split: arrays_of(arrays[split]) for split in arrays}, SAMPLE_DIR)
 
 
 def test_script_branch_as_published_loads(tmp_path):

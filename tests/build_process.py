@@ -59,17 +59,18 @@ def install_hooks(args) -> None:
     fm.FashionMnist._generate_examples = hooked
 
     if args.stop_after_parquet:
-        to_parquet = datasets.Dataset.to_parquet
+        from tools import export
+
+        write_parquet = export.write_parquet
         written = []
 
-        def hooked_to_parquet(self, path, *a, **kw):
-            result = to_parquet(self, path, *a, **kw)
+        def hooked_write_parquet(dataset, path):
+            write_parquet(dataset, path)
             written.append(path)
             if len(written) == args.stop_after_parquet:
                 stop(args.stopped)
-            return result
 
-        datasets.Dataset.to_parquet = hooked_to_parquet
+        export.write_parquet = hooked_write_parquet
 
 
 def main() -> None:

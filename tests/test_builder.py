@@ -125,3 +125,20 @@ def test_checksums_are_verified_whatever_the_verification_mode(tmp_path):
     builder = fm.FashionMnist(config_name="sample", data_dir=str(data_dir), cache_dir=str(tmp_path / "cache"))
     with pytest.raises(fm.ArchiveError, match=r"train-labels-idx1-ubyte\.gz: SHA-256 mismatch"):
         builder.download_and_prepare(verification_mode="no_checks")
+
+
+def test_the_arrays_config_gives_uint8_arrays_in_the_archives_order(tmp_path):
+    assert [config.name for config in fm.FashionMnist.BUILDER_CONFIGS] == ["fashion_mnist", "arrays", "sample"]
+    builder = fm.FashionMnist(config_name="sample", arrays=True, cache_dir=str(tmp_path))
+    builder.download_and_prepare()
+    assert builder.info.features == datasets.Features(
+        {"image": datasets.Array2D(shape=(28, 28), dtype="uint8"), "label": datasets.ClassLabel(names=fm.CLASS_NAMES)}
+    )
+    for split in ("train", "test"):
+        columns = builder.as_dataset(split=split).with_format("numpy", dtype=np.uint8)[:]
+        expected_images, expected_labels = archive_arrays(SAMPLE_DIR, split)
+        assert columns["image"].dtype == np.uint8
+        np.testing.assert_array_equal(columns["image"], expected_images)
+        np.testing.assert_array_equal(columns["label"], expected_labels)
+    streamed = list(builder.as_streaming_dataset(split="test"))
+    np.testing.assert_array_equal(np.array([row["image"] for row in streamed]), archive_arrays(SAMPLE_DIR, "test")[0])

@@ -15,7 +15,12 @@ from tests.fixtures import REPO, SAMPLE_DIR
 from tools import export, layout
 from tools.layout import DATA_FOLDER
 
-PARQUET_FILES = [f"fashion_mnist/{name}" for split in ("test", "train") for name in export.parquet_file_names(split)]
+PARQUET_FILES = [
+    f"{folder}/{name}"
+    for folder in ("arrays", "fashion_mnist")
+    for split in ("test", "train")
+    for name in export.parquet_file_names(split)
+]
 FOLDER_FILES = sorted(["README.md", *export.CARD_FILES, *PARQUET_FILES])
 
 
@@ -69,6 +74,26 @@ def test_hub_text_drops_each_marked_part():
 
 
 @pytest.mark.parametrize("streaming", [False, True])
+def test_the_arrays_config_gives_the_archives_arrays(sample_export, streaming, tmp_path):
+    _, folder = sample_export
+    loaded = datasets.load_dataset(str(folder), "arrays", streaming=streaming, cache_dir=str(tmp_path))
+    for split in ("train", "test"):
+        assert loaded[split].features == fm.features(arrays=True)
+        assert loaded[split].features["label"].names == fm.CLASS_NAMES
+        expected_images, expected_labels = archive_arrays(SAMPLE_DIR, split)
+        if streaming:
+            rows = list(loaded[split])
+            images = np.stack([np.asarray(row["image"], np.uint8) for row in rows])
+            labels = np.array([row["label"] for row in rows])
+        else:
+            columns = loaded[split].with_format("numpy", dtype=np.uint8)[:]
+            images, labels = columns["image"], columns["label"]
+            assert images.dtype == np.uint8
+        np.testing.assert_array_equal(images, expected_images)
+        np.testing.assert_array_equal(labels, expected_labels)
+
+
+@pytest.mark.parametrize("streaming", [False, True])
 def test_load_dataset_on_the_folder_gives_the_builder_rows(sample_export, streaming, tmp_path):
     builder, folder = sample_export
     loaded = datasets.load_dataset(str(folder), streaming=streaming, cache_dir=str(tmp_path))
@@ -108,12 +133,25 @@ def test_card_yaml_describes_the_files(sample_export):
                 {"split": "test", "path": "fashion_mnist/test-*"},
             ],
             "default": True,
-        }
+        },
+        {
+            "config_name": "arrays",
+            "data_files": [
+                {"split": "train", "path": "arrays/train-*"},
+                {"split": "test", "path": "arrays/test-*"},
+            ],
+        },
     ]
-    info = card.data["dataset_info"]
-    assert info["config_name"] == "fashion_mnist"
-    assert {s["name"]: s["num_examples"] for s in info["splits"]} == {"train": 60, "test": 40}
-    assert info["download_size"] == builder.info.download_size
+    infos = {info["config_name"]: info for info in card.data["dataset_info"]}
+    assert sorted(infos) == ["arrays", "fashion_mnist"]
+    assert infos["fashion_mnist"]["features"][0] == {"name": "image", "dtype": "image"}
+    assert infos["arrays"]["features"][0] == {
+        "name": "image",
+        "dtype": {"array2_d": {"shape": [28, 28], "dtype": "uint8"}},
+    }
+    for info in infos.values():
+        assert {s["name"]: s["num_examples"] for s in info["splits"]} == {"train": 60, "test": 40}
+        assert info["download_size"] == builder.info.download_size
     assert card.text.startswith(export.SAMPLE_WARNING)
 
 
@@ -134,7 +172,7 @@ def test_failed_rerun_leaves_the_previous_folder(sample_export, tmp_path, monkey
     def fail(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(datasets.Dataset, "to_parquet", fail)
+    monkeypatch.setattr(export, "write_parquet", fail)
     with pytest.raises(OSError, match="disk full"):
         export.write_folder(builder, tmp_path / "hub")
     assert digests(folder) == before

@@ -192,7 +192,12 @@ def test_an_export_killed_part_way_leaves_the_previous_folder(tmp_path, stop):
             ".tools-export.json",
             "README.md",
             *export.CARD_FILES,
-            *(f"fashion_mnist/{name}" for split in ("test", "train") for name in export.parquet_file_names(split)),
+            *(
+                f"{folder}/{name}"
+                for folder in ("fashion_mnist", "arrays")
+                for split in ("test", "train")
+                for name in export.parquet_file_names(split)
+            ),
         ]
     )
 

@@ -82,10 +82,42 @@ def test_streaming_the_export(real_build, decoded):
     assert labels == decoded["test"][1].tolist()
 
 
+def test_the_arrays_config_of_the_export_is_the_archives(real_build, official_dir, tmp_path):
+    _, folder = real_build
+    loaded = datasets.load_dataset(str(folder), "arrays", cache_dir=str(tmp_path))
+    for split in SPLIT_SIZES:
+        assert loaded[split].features == fm.features(arrays=True)
+        columns = loaded[split].with_format("numpy", dtype=np.uint8)[:]
+        expected_images, expected_labels = archive_arrays(official_dir, split)
+        assert columns["image"].shape == (SPLIT_SIZES[split], 28, 28)
+        np.testing.assert_array_equal(columns["image"], expected_images)
+        np.testing.assert_array_equal(columns["label"], expected_labels)
+
+
+@pytest.mark.parametrize("config", ["fashion_mnist", "arrays"])
+def test_each_config_downloads_fewer_bytes_than_the_archives(real_build, official_dir, config):
+    _, folder = real_build
+    parquet = sum(path.stat().st_size for path in (folder / config).glob("*.parquet"))
+    archives = sum((official_dir / name).stat().st_size for pair in SPLIT_FILES.values() for name in pair)
+    assert len(list((folder / config).glob("*.parquet"))) == 16
+    assert parquet < archives
+
+
+def test_a_second_build_exports_the_same_bytes(real_build, official_dir, tmp_path):
+    """From the archives on disk, in one process (the first build downloaded them, in two)."""
+    _, folder = real_build
+    builder = export.build(data_dir=str(official_dir), cache_dir=str(tmp_path / "cache"), num_proc=1)
+    again = export.write_folder(builder, tmp_path / "hub")
+    for config in ("fashion_mnist", "arrays"):
+        for path in sorted((folder / config).glob("*.parquet")):
+            assert (again / config / path.name).read_bytes() == path.read_bytes(), path
+
+
 def test_dataset_infos_json_is_this_build(real_build):
     builder, _ = real_build
     recorded = json.loads((REPO / "dataset_infos.json").read_text())
-    assert recorded == json.loads(record_infos.infos_json(builder))
+    assert list(recorded) == ["fashion_mnist", "arrays"]
+    assert recorded == json.loads(record_infos.infos_json([builder, export.build_arrays(builder)]))
     checksums = recorded["fashion_mnist"]["download_checksums"]
     assert {url.rsplit("/", 1)[1]: c["checksum"] for url, c in checksums.items()} == {
         archive.filename: archive.sha256 for split in fm.OFFICIAL_SPLITS for archive in (split.images, split.labels)
@@ -96,9 +128,10 @@ def test_card_yaml_is_this_build(real_build):
     builder, folder = real_build
     # The Hub card is the repository's card, whose YAML this build recorded, without its repository-only parts.
     assert (folder / "README.md").read_text() == export.hub_text((REPO / "README.md").read_text())
-    info = DatasetCard.load(REPO / "README.md").data["dataset_info"]
-    assert {s["name"]: s["num_examples"] for s in info["splits"]} == SPLIT_SIZES
-    assert info["dataset_size"] == builder.info.dataset_size
+    infos = {info["config_name"]: info for info in DatasetCard.load(REPO / "README.md").data["dataset_info"]}
+    for config, config_builder in (("fashion_mnist", builder), ("arrays", export.build_arrays(builder))):
+        assert {s["name"]: s["num_examples"] for s in infos[config]["splits"]} == SPLIT_SIZES
+        assert infos[config]["dataset_size"] == config_builder.info.dataset_size
 
 
 def test_sample_archives_are_cut_from_the_official_ones(official_dir):

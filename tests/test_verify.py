@@ -23,8 +23,12 @@ from tools import export, layout, verify
 TRAIN = f"{layout.DATA_FOLDER}/train-*.parquet"
 
 
-def parquet(split, index):
-    return f"{layout.DATA_FOLDER}/{layout.parquet_file_names(split)[index]}"
+def parquet(split, index, folder=layout.DATA_FOLDER):
+    return f"{folder}/{layout.parquet_file_names(split)[index]}"
+
+
+def arrays_parquet(split, index):
+    return parquet(split, index, layout.DATA_FOLDERS["arrays"])
 
 
 def digests(folder):
@@ -83,6 +87,31 @@ def change_a_pixel(table):
     image = np.asarray(Image.open(io.BytesIO(table.column("image")[0]["bytes"].as_py()))).copy()
     image[14, 14] ^= 1
     return set_column(table, "image", 0, {"bytes": png(image), "path": None})
+
+
+def set_array(table, row, image):
+    """`table` with the image of `row` replaced by `image`, a list of lists of pixels, in the arrays' column type."""
+    images = table.column("image").to_pylist()
+    images[row] = image
+    image_type = table.schema.field("image").type
+    column = pa.ExtensionArray.from_storage(image_type, pa.array(images, type=image_type.storage_type))
+    return table.set_column(table.schema.get_field_index("image"), table.schema.field("image"), column)
+
+
+def change_an_array_pixel(table):
+    image = table.column("image")[0].as_py()
+    image[14][14] ^= 1
+    return set_array(table, 0, image)
+
+
+def shorten_a_row_of_an_array(table):
+    image = table.column("image")[1].as_py()
+    image[3] = image[3][:27]
+    return set_array(table, 1, image)
+
+
+def copy_a_png_file_over_an_arrays_file(folder):
+    shutil.copyfile(folder / parquet("test", 0), folder / arrays_parquet("test", 0))
 
 
 def change_a_label(table):
@@ -159,11 +188,11 @@ DAMAGE = {
     ),
     "class renamed in the YAML": (
         replace_in_card("'6': Shirt\n", "'6': Shirts\n"),
-        'README.md: dataset_info.features: class 6 is "Shirts", expected "Shirt"',
+        'README.md: dataset_info (arrays).features: class 6 is "Shirts", expected "Shirt"',
     ),
     "class dropped from the YAML": (
         replace_in_card("          '9': Ankle boot\n", ""),
-        'README.md: dataset_info.features: class 9 "Ankle boot" is missing (9 classes, expected 10)',
+        'README.md: dataset_info (arrays).features: class 9 "Ankle boot" is missing (9 classes, expected 10)',
     ),
     "broken YAML": (
         replace_in_card("license: mit\n", "license: [mit\n"),
@@ -175,7 +204,8 @@ DAMAGE = {
     ),
     "sample warning removed": (
         replace_in_card(layout.SAMPLE_WARNING, ""),
-        "README.md: dataset_info.splits gives the train split 60 examples, expected 60,000 (official Fashion-MNIST",
+        "README.md: dataset_info (fashion_mnist).splits gives the train split 60 examples, expected 60,000 "
+        "(official Fashion-MNIST",
     ),
     "class renamed in a Parquet file's schema metadata": (
         rewrite_parquet(parquet("test", 2), rename_a_class_in_the_metadata),
@@ -202,6 +232,36 @@ DAMAGE = {
             parquet("test", 7), lambda table: set_column(table, "image", 2, {"bytes": b"GIF89a", "path": None})
         ),
         f"{parquet('test', 7)}: row 2: the image is not a PNG file",
+    ),
+    "missing arrays file": (
+        lambda folder: (folder / arrays_parquet("train", 5)).unlink(),
+        f"{arrays_parquet('train', 5)}: missing",
+    ),
+    "arrays config pointing at the wrong files": (
+        replace_in_card("path: arrays/test-*", "path: arrays/train-*"),
+        "README.md: configs: the test split's data_files are 'arrays/train-*', expected 'arrays/test-*'",
+    ),
+    "arrays config missing from configs": (
+        replace_in_card("- config_name: arrays\n  data_files:", "- config_name: pixels\n  data_files:"),
+        "README.md: configs: the configs are ['fashion_mnist', 'pixels'], expected ['fashion_mnist', 'arrays']",
+    ),
+    "the arrays' shape changed in the YAML": (
+        replace_in_card("        shape:\n        - 28\n        - 28\n", "        shape:\n        - 784\n        - 1\n"),
+        "README.md: dataset_info (arrays).features: image is Array2D(shape=(784, 1), dtype='uint8'), expected "
+        "Array2D(shape=(28, 28), dtype='uint8')",
+    ),
+    "a pixel changed in a valid arrays file": (
+        rewrite_parquet(arrays_parquet("train", 6), change_an_array_pixel),
+        "arrays/train-*.parquet: the train split's pixels are not Fashion-MNIST's: SHA-256 ",
+    ),
+    "a row of an array cut short": (
+        rewrite_parquet(arrays_parquet("test", 1), shorten_a_row_of_an_array),
+        f"{arrays_parquet('test', 1)}: row 1: the image has 27 pixels in a row, expected 28",
+    ),
+    "a PNG file in place of an arrays file": (
+        copy_a_png_file_over_an_arrays_file,
+        f"{arrays_parquet('test', 0)}: the columns are image: struct<bytes: binary, path: string>, label: int64, "
+        "expected image: list<list<uint8>>, label: int64",
     ),
     "an RGB image": (
         rewrite_parquet(
@@ -344,6 +404,27 @@ def test_a_label_changed_in_the_cached_arrow_file_is_caught(cached_build):
     assert_export_refused(
         builder, out, digests(out), f"fail verification: {TRAIN}: the train split's labels are not Fashion-MNIST's"
     )
+
+
+def test_a_label_changed_in_the_cached_arrays_is_caught_and_that_cache_named(cached_build):
+    builder, out = cached_build
+    arrays = export.build_arrays(builder)
+    assert arrays.cache_dir != builder.cache_dir
+    arrow = cached_arrow_file(arrays, "test")
+    labels = archive_arrays(SAMPLE_DIR, "test")[1]
+    data = bytearray(arrow.read_bytes())
+    offset = data.find(labels.astype("<i8").tobytes())
+    assert offset > 0 and labels[0] == 9
+    data[offset] = 0
+    arrow.write_bytes(data)
+    before = digests(out)
+    with pytest.raises(export.ExportError) as raised:
+        export.write_folder(builder, out)
+    assert str(raised.value).startswith(
+        f"The prepared dataset in the cache {arrays.cache_dir} is damaged: the files written from it fail "
+        "verification: arrays/test-*.parquet: the test split's labels are not Fashion-MNIST's"
+    )
+    assert digests(out) == before
 
 
 def test_a_truncated_cached_arrow_file_is_named(cached_build):

@@ -5,11 +5,11 @@
     .venv/bin/python -m tools.export                      # the official archives, downloaded
     .venv/bin/python -m tools.export --push USER/fashion_mnist --dry-run   # what publishing would upload
 
-The folder (default build/hub) holds the card README.md, the files it links to (CARD_FILES) and
-fashion_mnist/{train,test}-*.parquet (8 files each): `load_dataset(folder)` reads it on any datasets version, with no
-loading script. Builds are cached in build/cache, not in the Hugging Face cache, unless --cache-dir says
-otherwise. --push publishes the folder that is already there (building it first only if there is none) and
-refuses a sample build.
+The folder (default build/hub) holds the card README.md, the files it links to (CARD_FILES),
+fashion_mnist/{train,test}-*.parquet (PNG images) and arrays/{train,test}-*.parquet (uint8 arrays), 8 files each:
+`load_dataset(folder)` and `load_dataset(folder, "arrays")` read it on any datasets version, with no loading script.
+Builds are cached in build/cache, not in the Hugging Face cache, unless --cache-dir says otherwise. --push
+publishes the folder that is already there (building it first only if there is none) and refuses a sample build.
 """
 
 import argparse
@@ -27,6 +27,7 @@ from pathlib import Path, PurePosixPath
 import datasets
 import filelock
 import pyarrow as pa
+import pyarrow.parquet as pq
 from datasets.info import DatasetInfosDict
 from huggingface_hub import CommitOperationAdd, CommitOperationDelete, DatasetCard, HfApi
 from huggingface_hub.errors import HfHubHTTPError, HFValidationError
@@ -38,7 +39,8 @@ from tools.common import REPO
 from tools.layout import (
     CARD_FILES,
     CONFIGS,
-    DATA_FOLDER,
+    DATA_FOLDER,  # noqa: F401 (tests read export.DATA_FOLDER)
+    DATA_FOLDERS,
     EXPORT_MANIFEST,
     FILES_PER_SPLIT,
     ROW_GROUP_SIZE,
@@ -61,6 +63,14 @@ PROG = "tools.export"
 USER_ERRORS = (HfHubHTTPError, VerificationError)
 # Card text between these marker lines is for the repository only (setup commands): the Hub card leaves it out.
 REPO_ONLY = re.compile(r"^<!-- repo-only -->\n.*?^<!-- /repo-only -->\n\n?", re.MULTILINE | re.DOTALL)
+# The codec of the image column, which datasets' own writer leaves uncompressed when it holds PNG files. Chosen
+# from the sizes and decoding times in docs/benchmark.md ("Storage: encoding and compression").
+IMAGE_COMPRESSION = "zstd"
+IMAGE_COMPRESSION_LEVEL = 19
+# The Parquet leaf columns of each image feature: PNG files (bytes, and a path that is always null), or arrays.
+IMAGE_LEAVES = {"Image": ["image.bytes", "image.path"], "Array2D": ["image.list.element.list.element"]}
+# Content-defined chunking as datasets 5 writes it (its DEFAULT_CDC_OPTIONS), fixed here for reproducible files.
+CHUNKING = {"min_chunk_size": 256 * 1024, "max_chunk_size": 1024 * 1024, "norm_level": 0}
 # What the `script` branch holds: the loading script for datasets < 4, the files it reads, the card and its files.
 SCRIPT_FILES = (
     "fashion_mnist.py",
@@ -75,9 +85,14 @@ class ExportError(cli.UserError):
     """A request this command refuses or cannot carry out, with the reason."""
 
 
-def build(config_name="fashion_mnist", data_dir=None, base_urls=None, cache_dir=DEFAULT_CACHE, num_proc=None):
-    """Download, verify and prepare the dataset; return the prepared builder."""
+def build(
+    config_name="fashion_mnist", data_dir=None, base_urls=None, cache_dir=DEFAULT_CACHE, num_proc=None, arrays=False
+):
+    """Download, verify and prepare the dataset; return the prepared builder. `arrays` asks the sample config for
+    arrays (the official archives' config of arrays is `arrays`)."""
     kwargs = {"base_urls": tuple(base_urls)} if base_urls else {}
+    if arrays:
+        kwargs["arrays"] = True
     builder = fm.FashionMnist(
         config_name=config_name,
         cache_dir=str(cache_dir),
@@ -90,18 +105,36 @@ def build(config_name="fashion_mnist", data_dir=None, base_urls=None, cache_dir=
     return builder
 
 
+def build_arrays(builder):
+    """The config of arrays for the archives `builder` was prepared from, prepared in the same cache: the
+    archives it downloaded are verified and read again from there."""
+    config = builder.config
+    sample = config.name == "sample"
+    return build(
+        config_name="sample" if sample else "arrays",
+        data_dir=config.data_dir,
+        # Hosts given to the build are passed on; a config's own hosts need not be.
+        base_urls=None if config.base_urls in (fm.BASE_URLS, (fm.SAMPLE_DIR + "/",)) else config.base_urls,
+        cache_dir=builder._cache_dir_root,
+        arrays=sample,
+    )
+
+
 def hub_text(text: str) -> str:
     """The card's markdown as the Hub shows it: without the repository-only parts."""
     return REPO_ONLY.sub("", text)
 
 
-def render_card(info: datasets.DatasetInfo, sample: bool) -> str:
-    """The repository's card for the Hub, with `dataset_info` and `configs` describing this build."""
+def render_card(infos: dict[str, datasets.DatasetInfo], sample: bool) -> str:
+    """The repository's card for the Hub, with `dataset_info` and `configs` describing this build: `infos` holds
+    the info of each config (DATA_FOLDERS), by name."""
     card = DatasetCard.load(CARD)
     card.text = hub_text(card.text)
-    info = info.copy()
-    info.config_name = "fashion_mnist"
-    DatasetInfosDict({info.config_name: info}).to_dataset_card_data(card.data)
+    named = {}
+    for name in DATA_FOLDERS:
+        named[name] = infos[name].copy()
+        named[name].config_name = name
+    DatasetInfosDict(named).to_dataset_card_data(card.data)
     card.data["configs"] = CONFIGS
     if sample:
         card.text = SAMPLE_WARNING + "\n\n" + card.text.lstrip("\n")
@@ -112,7 +145,38 @@ def write_parquet_files(split: datasets.Dataset, folder: Path, split_name: str) 
     """Write `split` as FILES_PER_SPLIT consecutive parts, in order, with row groups of ROW_GROUP_SIZE rows."""
     for index, name in enumerate(parquet_file_names(split_name)):
         part = split.shard(num_shards=FILES_PER_SPLIT, index=index, contiguous=True)
-        part.to_parquet(str(folder / name), batch_size=ROW_GROUP_SIZE)
+        write_parquet(part, folder / name)
+
+
+def write_parquet(dataset: datasets.Dataset, path: Path) -> None:
+    """Write `dataset` as `Dataset.to_parquet` does (content-defined chunking, page index, statistics, the features
+    in the `huggingface` schema metadata), with the column options of `column_options`."""
+    with pq.ParquetWriter(
+        path,
+        dataset.features.arrow_schema,
+        use_content_defined_chunking=CHUNKING,
+        write_page_index=True,
+        **column_options(dataset.features),
+    ) as writer:
+        for batch in dataset.with_format("arrow").iter(batch_size=ROW_GROUP_SIZE):
+            writer.write_table(batch)
+        writer.add_key_value_metadata({"content_defined_chunking": json.dumps(CHUNKING)})
+
+
+def column_options(features: datasets.Features) -> dict:
+    """The ParquetWriter options of each column: datasets' (PNG bytes stored plain, other columns, labels and pixels
+    dictionary-encoded, the columns besides the image compressed with snappy), and the image column, if any,
+    compressed with IMAGE_COMPRESSION."""
+    image = features.get("image")
+    image_leaves = IMAGE_LEAVES[type(image).__name__] if image is not None else []
+    png = isinstance(image, datasets.Image)
+    others = [name for name in features if name != "image"]  # flat columns: the label
+    return {
+        "compression": {**dict.fromkeys(image_leaves, IMAGE_COMPRESSION), **dict.fromkeys(others, "snappy")},
+        "compression_level": dict.fromkeys(image_leaves, IMAGE_COMPRESSION_LEVEL),
+        "use_dictionary": others if png else [*image_leaves, *others],
+        "column_encoding": dict.fromkeys(image_leaves, "PLAIN") if png else {},
+    }
 
 
 def copy_card_files(folder: Path) -> None:
@@ -249,9 +313,12 @@ def damaged_cache(builder, out: Path, problem: str) -> ExportError:
     )
 
 
-def write_folder(builder, out: Path) -> Path:
-    """Write the Hub folder beside `out`, then move it into place: `out` is complete or untouched. `out` must be
+def write_folder(builder, out: Path, arrays_builder=None) -> Path:
+    """Write the Hub folder of `builder`'s build and its config of arrays (`arrays_builder`, by default prepared
+    from the same archives) beside `out`, then move it into place: `out` is complete or untouched. `out` must be
     new, empty, or an earlier export that holds nothing else (`check_out`); one export writes it at a time."""
+    arrays_builder = arrays_builder or build_arrays(builder)
+    builders = {"fashion_mnist": builder, "arrays": arrays_builder}
     out = Path(out).resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(f".{out.name}.partial")
@@ -262,21 +329,27 @@ def write_folder(builder, out: Path) -> Path:
         partial.mkdir()
         try:
             write_manifest(partial, complete=False)
-            (partial / DATA_FOLDER).mkdir()
-            (partial / "README.md").write_text(render_card(builder.info, builder.config.name == "sample"), "utf-8")
+            infos = {name: config_builder.info for name, config_builder in builders.items()}
+            (partial / "README.md").write_text(render_card(infos, builder.config.name == "sample"), "utf-8")
             copy_card_files(partial)
-            try:
-                splits = builder.as_dataset()
-            except (pa.ArrowException, OSError) as error:
-                raise damaged_cache(builder, out, f"it cannot be read ({error})") from error
-            for name, split in splits.items():
-                log(f"Writing {DATA_FOLDER}/{name}-*.parquet ({split.num_rows:,} rows, {FILES_PER_SPLIT} files)")
-                write_parquet_files(split, partial / DATA_FOLDER, name)
+            for config, config_builder in builders.items():
+                folder = DATA_FOLDERS[config]
+                (partial / folder).mkdir()
+                try:
+                    splits = config_builder.as_dataset()
+                except (pa.ArrowException, OSError) as error:
+                    raise damaged_cache(config_builder, out, f"it cannot be read ({error})") from error
+                for name, split in splits.items():
+                    log(f"Writing {folder}/{name}-*.parquet ({split.num_rows:,} rows, {FILES_PER_SPLIT} files)")
+                    write_parquet_files(split, partial / folder, name)
             try:
                 verify_folder(partial)
             except VerificationError as error:
+                damaged = next(
+                    (b for c, b in builders.items() if error.file.startswith(f"{DATA_FOLDERS[c]}/")), builder
+                )
                 raise damaged_cache(
-                    builder, out, f"the files written from it fail verification: {error.detail}"
+                    damaged, out, f"the files written from it fail verification: {error.detail}"
                 ) from error
             write_manifest(partial, complete=True)
         except BaseException:
@@ -361,6 +434,7 @@ def summary(builder, out: Path) -> str:
         lines.append(f"  {name}: {split.num_rows:,} examples")
         lines += [f"    {label} {names[label]:<16} {per_class[label]:>6,}" for label in range(len(names))]
     lines.append(f'Load it with: datasets.load_dataset("{out}")')
+    lines.append(f'The images as uint8 arrays: datasets.load_dataset("{out}", "arrays")')
     return "\n".join(lines)
 
 

@@ -5,6 +5,8 @@ import os
 from pathlib import Path, PurePosixPath
 
 DATA_FOLDER = "fashion_mnist"
+# The folder of each config's Parquet files: the default config's PNG images, and the `arrays` config's uint8 arrays.
+DATA_FOLDERS = {"fashion_mnist": DATA_FOLDER, "arrays": "arrays"}
 # Parallel streaming (docs/streaming.md): a streamed split has one shard per file, and with datasets 5
 # `reshard()` one per row group. 8 files give 1, 2, 4 or 8 readers equal parts on any datasets version;
 # row groups of 500 rows make 15 per train file, 120 shards in all, which 1-6 and 8 readers divide evenly.
@@ -18,7 +20,14 @@ CONFIGS = [
             {"split": "test", "path": "fashion_mnist/test-*"},
         ],
         "default": True,
-    }
+    },
+    {
+        "config_name": "arrays",
+        "data_files": [
+            {"split": "train", "path": "arrays/train-*"},
+            {"split": "test", "path": "arrays/test-*"},
+        ],
+    },
 ]
 # Repository files that the card links to, copied beside it into the exported folder (and so to the Hub).
 CARD_FILES = (
@@ -49,8 +58,13 @@ def parquet_file_names(split_name: str) -> list[str]:
 
 def export_files() -> list[str]:
     """Every file an export writes, as paths relative to its folder, sorted: the card, the files it links to,
-    and the Parquet files of both splits."""
-    parquet = [f"{DATA_FOLDER}/{name}" for split in ("train", "test") for name in parquet_file_names(split)]
+    and the Parquet files of both splits of each config."""
+    parquet = [
+        f"{folder}/{name}"
+        for folder in DATA_FOLDERS.values()
+        for split in ("train", "test")
+        for name in parquet_file_names(split)
+    ]
     return sorted(["README.md", *CARD_FILES, *parquet])
 
 

@@ -2,8 +2,8 @@
 
     .venv/bin/python -m tools.record_infos --data-dir ../shared/fashion-mnist
 
-Rewrites dataset_infos.json (features, split sizes, byte counts, the archives' sizes and SHA-256) and
-the `dataset_info`/`configs` block of README.md. tests/test_real_build.py rebuilds and compares.
+Rewrites dataset_infos.json (for each config: features, split sizes, byte counts, the archives' sizes and SHA-256)
+and the `dataset_info`/`configs` block of README.md. tests/test_real_build.py rebuilds and compares.
 """
 
 import json
@@ -15,7 +15,7 @@ from huggingface_hub import DatasetCard
 
 import fashion_mnist as fm
 from tools import cli, paths
-from tools.export import CARD, REPO, ExportError, build, render_card
+from tools.export import CARD, REPO, ExportError, build, build_arrays, render_card
 
 INFOS = REPO / "dataset_infos.json"
 
@@ -40,15 +40,16 @@ def recorded_info(builder) -> dict:
     return recorded
 
 
-def infos_json(builder) -> str:
-    return json.dumps({builder.config.name: recorded_info(builder)}, indent=2) + "\n"
+def infos_json(builders) -> str:
+    """dataset_infos.json for the prepared builders of each config, in the order given."""
+    return json.dumps({builder.config.name: recorded_info(builder) for builder in builders}, indent=2) + "\n"
 
 
-def recorded_card(info) -> str:
+def recorded_card(infos) -> str:
     """The repository's card as it is, repository-only parts included, with the YAML that the export writes
-    for this build."""
+    for this build (`infos`: the info of each config, by name)."""
     card = DatasetCard.load(CARD)
-    card.data = DatasetCard(render_card(info, sample=False)).data
+    card.data = DatasetCard(render_card(infos, sample=False)).data
     return str(card)
 
 
@@ -56,10 +57,11 @@ def record(data_dir: str) -> None:
     data_dir = paths.check_data_dir(data_dir)
     with tempfile.TemporaryDirectory() as cache_dir:
         builder = build(data_dir=str(data_dir), cache_dir=cache_dir)
+        builders = [builder, build_arrays(builder)]
         paths.write_files(
             {
-                INFOS: infos_json(builder).encode("utf-8"),
-                CARD: recorded_card(builder.info).encode("utf-8"),
+                INFOS: infos_json(builders).encode("utf-8"),
+                CARD: recorded_card({b.config.name: b.info for b in builders}).encode("utf-8"),
             }
         )
     print(f"Recorded {INFOS.name} and the YAML of {CARD.name}")

@@ -1,6 +1,7 @@
 """Check an exported folder end to end: the files, every Parquet file, the row counts, the features and class names
 in the card and in the Parquet metadata, and the SHA-256 of every split's pixels and labels against the digests
-recorded in fashion_mnist.py.
+recorded in fashion_mnist.py, for both configs: `fashion_mnist` (PNG images) and `arrays` (uint8 arrays) hold the same
+pixels and labels, so one set of digests checks both.
 
     .venv/bin/python -m tools.verify              # the export in build/hub
     .venv/bin/python -m tools.verify FOLDER
@@ -17,6 +18,7 @@ from pathlib import Path
 import datasets
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import yaml
 from datasets.info import DatasetInfosDict
@@ -28,8 +30,8 @@ from tools import cli, layout
 from tools.common import REPO
 
 DEFAULT_FOLDER = REPO / "build" / "hub"
-FEATURES = datasets.Features({"image": datasets.Image(), "label": datasets.ClassLabel(names=fm.CLASS_NAMES)})
-COLUMNS = FEATURES.arrow_schema.remove_metadata()
+FEATURES = {config: fm.features(arrays=config == "arrays") for config in layout.DATA_FOLDERS}
+COLUMN_TYPES = {"fashion_mnist": "image: struct, label: int64", "arrays": "image: list<list<uint8>>, label: int64"}
 CONFIG_SPLITS = {"fashion_mnist": fm.OFFICIAL_SPLITS, "sample": fm.SAMPLE_SPLITS}
 EXTRA = "not part of the export (not published)"
 
@@ -57,8 +59,9 @@ def verify_folder(folder: Path) -> str:
     for name in layout.export_files():
         check_regular_file(folder, name)
     config = check_card(folder)
-    for split in CONFIG_SPLITS[config]:
-        check_split(folder, split)
+    for data_config in layout.DATA_FOLDERS:
+        for split in CONFIG_SPLITS[config]:
+            check_split(folder, split, data_config)
     return config
 
 
@@ -99,24 +102,26 @@ def check_card(folder: Path) -> str:
         infos = DatasetInfosDict.from_dataset_card_data(card.data)
     except (ValueError, KeyError, TypeError, AttributeError) as error:
         raise VerificationError(folder, "README.md", f"dataset_info cannot be read ({error})") from error
-    if list(infos) != ["fashion_mnist"]:
+    if sorted(infos) != sorted(layout.DATA_FOLDERS):
         raise VerificationError(
-            folder, "README.md", f"dataset_info describes configs {list(infos)}, expected ['fashion_mnist']"
+            folder, "README.md", f"dataset_info describes configs {list(infos)}, expected {list(layout.DATA_FOLDERS)}"
         )
-    info = infos["fashion_mnist"]
-    problem = features_problem(info.features)
-    if problem:
-        raise VerificationError(folder, "README.md", f"dataset_info.features: {problem}")
     config = "sample" if card.text.lstrip().startswith(layout.SAMPLE_WARNING) else "fashion_mnist"
-    for split in CONFIG_SPLITS[config]:
-        recorded = info.splits[split.split].num_examples if info.splits and split.split in info.splits else None
-        if recorded != split.num_examples:
-            raise VerificationError(
-                folder,
-                "README.md",
-                f"dataset_info.splits gives the {split.split} split {recorded} examples, "
-                f"expected {split.num_examples:,} ({describe(config)})",
-            )
+    for data_config in layout.DATA_FOLDERS:
+        info = infos[data_config]
+        where = f"dataset_info ({data_config})"
+        problem = features_problem(info.features, FEATURES[data_config])
+        if problem:
+            raise VerificationError(folder, "README.md", f"{where}.features: {problem}")
+        for split in CONFIG_SPLITS[config]:
+            recorded = info.splits[split.split].num_examples if info.splits and split.split in info.splits else None
+            if recorded != split.num_examples:
+                raise VerificationError(
+                    folder,
+                    "README.md",
+                    f"{where}.splits gives the {split.split} split {recorded} examples, "
+                    f"expected {split.num_examples:,} ({describe(config)})",
+                )
     return config
 
 
@@ -132,30 +137,31 @@ def configs_problem(configs) -> str | None:
     """What differs between the card's `configs` and the export's layout, or None."""
     if configs == layout.CONFIGS:
         return None
-    expected = layout.CONFIGS[0]
-    expected_files = {entry["split"]: entry["path"] for entry in expected["data_files"]}
+    expected_names = [expected["config_name"] for expected in layout.CONFIGS]
     try:
-        if len(configs) != 1:
-            return f"{len(configs)} configs, expected one ({expected['config_name']})"
-        config = configs[0]
-        for key in ("config_name", "default"):
-            if config.get(key) != expected[key]:
-                return f"{key} is {config.get(key)!r}, expected {expected[key]!r}"
-        files = {entry.get("split"): entry.get("path") for entry in config.get("data_files")}
-        for split, path in expected_files.items():
-            if files.get(split) != path:
-                return f"the {split} split's data_files are {files.get(split)!r}, expected {path!r}"
+        names = [config.get("config_name") for config in configs]
+        if names != expected_names:
+            return f"the configs are {names}, expected {expected_names}"
+        for config, expected in zip(configs, layout.CONFIGS, strict=True):
+            if config.get("default") != expected.get("default"):
+                name = expected["config_name"]
+                return f"the {name} config's default is {config.get('default')!r}, expected {expected.get('default')!r}"
+            files = {entry.get("split"): entry.get("path") for entry in config.get("data_files")}
+            for entry in expected["data_files"]:
+                split, path = entry["split"], entry["path"]
+                if files.get(split) != path:
+                    return f"the {split} split's data_files are {files.get(split)!r}, expected {path!r}"
     except (TypeError, AttributeError, KeyError):
         pass
     return f"{configs!r}, expected {layout.CONFIGS!r}"
 
 
-def features_problem(features) -> str | None:
-    """What differs between `features` and Fashion-MNIST's, or None."""
-    if features is None or list(features) != list(FEATURES):
-        return f"the columns are {list(features or [])}, expected {list(FEATURES)}"
-    if features["image"] != FEATURES["image"]:
-        return f"image is {features['image']!r}, expected {FEATURES['image']!r}"
+def features_problem(features, expected_features) -> str | None:
+    """What differs between `features` and `expected_features`, a config's Fashion-MNIST features, or None."""
+    if features is None or list(features) != list(expected_features):
+        return f"the columns are {list(features or [])}, expected {list(expected_features)}"
+    if features["image"] != expected_features["image"]:
+        return f"image is {features['image']!r}, expected {expected_features['image']!r}"
     label = features["label"]
     if not isinstance(label, datasets.ClassLabel):
         return f"label is {label!r}, expected a ClassLabel"
@@ -170,8 +176,8 @@ def features_problem(features) -> str | None:
         return f'class {index} is "{found}", expected "{expected}"{count}'
     if len(names) > len(fm.CLASS_NAMES):
         return f'class {len(fm.CLASS_NAMES)} "{names[len(fm.CLASS_NAMES)]}" is not a Fashion-MNIST class'
-    if features != FEATURES:
-        return f"{features}, expected {FEATURES}"
+    if features != expected_features:
+        return f"{features}, expected {expected_features}"
     return None
 
 
@@ -180,15 +186,16 @@ def part_sizes(num_examples: int, num_files: int) -> list[int]:
     return [len(part) for part in np.array_split(np.arange(num_examples), num_files)]
 
 
-def check_split(folder: Path, split: fm.SplitArchives) -> None:
-    """Check a split's Parquet files, then the SHA-256 of its pixels and labels, decoded in file order."""
+def check_split(folder: Path, split: fm.SplitArchives, config: str = "fashion_mnist") -> None:
+    """Check a split's Parquet files in `config`'s folder, then the SHA-256 of its pixels and labels, decoded in
+    file order."""
     images = np.empty((split.num_examples, fm.IMAGE_SIDE, fm.IMAGE_SIDE), np.uint8)
     labels = np.empty(split.num_examples, np.uint8)
     start = 0
     names = layout.parquet_file_names(split.split)
     for name, size in zip(names, part_sizes(split.num_examples, len(names)), strict=True):
-        file = f"{layout.DATA_FOLDER}/{name}"
-        table = read_parquet(folder, file)
+        file = f"{layout.DATA_FOLDERS[config]}/{name}"
+        table = read_parquet(folder, file, config)
         if table.num_rows != size:
             raise VerificationError(
                 folder,
@@ -196,10 +203,10 @@ def check_split(folder: Path, split: fm.SplitArchives) -> None:
                 f"{table.num_rows:,} rows, expected {size:,} "
                 f"(one of {len(names)} consecutive parts of the {split.split} split's {split.num_examples:,} examples)",
             )
-        decode(table, images[start : start + size], labels[start : start + size], folder, file)
+        decode(table, images[start : start + size], labels[start : start + size], folder, file, config)
         start += size
     pixels_sha256, labels_sha256 = fm.content_digests(images, labels)
-    files = f"{layout.DATA_FOLDER}/{split.split}-*.parquet"
+    files = f"{layout.DATA_FOLDERS[config]}/{split.split}-*.parquet"
     for what, found, expected in (
         ("pixels", pixels_sha256, split.pixels_sha256),
         ("labels", labels_sha256, split.labels_sha256),
@@ -213,16 +220,17 @@ def check_split(folder: Path, split: fm.SplitArchives) -> None:
             )
 
 
-def read_parquet(folder: Path, file: str) -> pa.Table:
-    """The whole table of a Parquet file, after checking its columns and the features in its metadata."""
+def read_parquet(folder: Path, file: str, config: str = "fashion_mnist") -> pa.Table:
+    """The whole table of a Parquet file of `config`, after checking its columns and the features in its
+    metadata."""
     try:
         parquet = pq.ParquetFile(folder / file)
         table = parquet.read()
     except (pa.ArrowException, OSError) as error:
         raise VerificationError(folder, file, f"not a readable Parquet file ({error})") from error
-    if not table.schema.remove_metadata().equals(COLUMNS):
-        columns = ", ".join(f"{field.name}: {field.type}" for field in table.schema)
-        raise VerificationError(folder, file, f"the columns are {columns}, expected image: struct, label: int64")
+    if not table.schema.remove_metadata().equals(FEATURES[config].arrow_schema.remove_metadata()):
+        columns = ", ".join(f"{field.name}: {storage_type(field.type)}" for field in table.schema)
+        raise VerificationError(folder, file, f"the columns are {columns}, expected {COLUMN_TYPES[config]}")
     metadata = (table.schema.metadata or {}).get(b"huggingface")
     if metadata is None:
         raise VerificationError(folder, file, "the schema metadata has no 'huggingface' key (the features)")
@@ -232,14 +240,18 @@ def read_parquet(folder: Path, file: str) -> pa.Table:
         raise VerificationError(
             folder, file, f"the features in the schema metadata cannot be read ({error})"
         ) from error
-    problem = features_problem(features)
+    problem = features_problem(features, FEATURES[config])
     if problem:
         raise VerificationError(folder, file, f"the features in the schema metadata: {problem}")
     return table
 
 
-def decode(table: pa.Table, images: np.ndarray, labels: np.ndarray, folder: Path, file: str) -> None:
-    """Fill `images` and `labels` with the table's decoded PNGs and its labels."""
+def storage_type(pa_type: pa.DataType) -> pa.DataType:
+    return pa_type.storage_type if isinstance(pa_type, pa.ExtensionType) else pa_type
+
+
+def decode(table: pa.Table, images: np.ndarray, labels: np.ndarray, folder: Path, file: str, config: str) -> None:
+    """Fill `images` and `labels` with the table's images (decoded PNGs, or arrays) and its labels."""
     label_column = table.column("label")
     if label_column.null_count:
         raise VerificationError(folder, file, f"{label_column.null_count} labels are null")
@@ -252,6 +264,9 @@ def decode(table: pa.Table, images: np.ndarray, labels: np.ndarray, folder: Path
             f"row {invalid[0]}: label {values[invalid[0]]} is not a class index 0-{len(fm.CLASS_NAMES) - 1}",
         )
     labels[:] = values
+    if config == "arrays":
+        read_arrays(table, images, folder, file)
+        return
     image_column = table.column("image").combine_chunks()
     pngs = image_column.field("bytes")
     if image_column.null_count or pngs.null_count:
@@ -270,6 +285,25 @@ def decode(table: pa.Table, images: np.ndarray, labels: np.ndarray, folder: Path
             raise VerificationError(folder, file, f"row {row}: the image is not a PNG file") from error
         except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
             raise VerificationError(folder, file, f"row {row}: the image is not a readable PNG ({error})") from error
+
+
+def read_arrays(table: pa.Table, images: np.ndarray, folder: Path, file: str) -> None:
+    """Fill `images` with the table's (28, 28) arrays, stored as lists of rows of pixels."""
+    column = table.column("image").combine_chunks()
+    images_lists = column.storage if isinstance(column, pa.ExtensionArray) else column
+    rows_lists = images_lists.flatten()
+    for lists, what in ((images_lists, "rows"), (rows_lists, "pixels in a row")):
+        lengths = pc.fill_null(pc.list_value_length(lists), -1).to_numpy(zero_copy_only=False)
+        wrong = np.flatnonzero(lengths != fm.IMAGE_SIDE)
+        if wrong.size:
+            index = int(wrong[0])
+            row = index if lists is images_lists else index // fm.IMAGE_SIDE
+            found = "null" if lengths[index] < 0 else lengths[index]
+            raise VerificationError(folder, file, f"row {row}: the image has {found} {what}, expected {fm.IMAGE_SIDE}")
+    pixels = rows_lists.flatten()
+    if pixels.null_count:
+        raise VerificationError(folder, file, f"{pixels.null_count} pixels are null")
+    images[:] = pixels.to_numpy().reshape(images.shape)
 
 
 def describe(config: str) -> str:

@@ -1,0 +1,154 @@
+"""Storage of the train split: PNG encodings against Parquet codecs, and the arrays config.
+
+    .venv/bin/python -m benchmarks.storage                      # the archives in ../shared/fashion-mnist
+    .venv/bin/python -m benchmarks.storage --data-dir FOLDER
+
+For each PNG encoding: CPU time to encode an image, the PNG bytes, Pillow's CPU time to decode one (the best of
+3 passes over 10,000 images), and the bytes of the 8 train files that tools.export would write with each image
+codec (its column options otherwise: 500-row groups, content-defined chunking, page index, statistics). Then the
+same for the images as (28, 28) uint8 arrays (the `arrays` config). Every variant is checked to decode to the
+archive's pixels. The figures are in docs/benchmark.md ("Storage: encoding and compression").
+"""
+
+import io
+import os
+import struct
+import tempfile
+import zlib
+from pathlib import Path
+
+import datasets
+import numpy as np
+import PIL.Image
+import pyarrow.parquet as pq
+
+import fashion_mnist as fm
+from tools import cli, export
+
+DECODED_IMAGES = 10_000
+CODECS = (("none", None, 500), ("zstd", 9, 500), ("zstd", 19, 500), ("zstd", 19, 1000))
+
+
+def cpu_seconds() -> float:
+    times = os.times()
+    return times.user + times.system
+
+
+def chunk(tag: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
+
+
+def unfiltered_rle(images):
+    """The builder's encoding before Pillow's stored PNGs: unfiltered rows, deflated with run-length matching only."""
+    header = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 28, 28, 8, 0, 0, 0, 0))
+    for rows in np.pad(images, ((0, 0), (0, 0), (1, 0))):
+        compressor = zlib.compressobj(strategy=zlib.Z_RLE)
+        yield header + chunk(b"IDAT", compressor.compress(rows.tobytes()) + compressor.flush()) + chunk(b"IEND", b"")
+
+
+def pillow_default(images):
+    for image in images:
+        buffer = io.BytesIO()
+        PIL.Image.fromarray(image).save(buffer, format="PNG")
+        yield buffer.getvalue()
+
+
+ENCODINGS = {
+    "unfiltered, Z_RLE (the builder before)": unfiltered_rle,
+    "Pillow's default (adaptive filters, level 6)": pillow_default,
+    "Pillow, deflate level 0 (stored): this builder": fm.encode_pngs,
+}
+
+
+def train_split(data_dir: Path) -> tuple[np.ndarray, np.ndarray]:
+    split = fm.OFFICIAL_SPLITS[0]
+    archives = []
+    for archive in (split.images, split.labels):
+        data = (data_dir / archive.filename).read_bytes()
+        fm.verify_archive(data, archive, str(data_dir / archive.filename))
+        archives.append(data)
+    return fm.read_split(*archives, split)
+
+
+def decode_microseconds(pngs: list[bytes]) -> float:
+    best = float("inf")
+    for _ in range(3):
+        start = cpu_seconds()
+        for png in pngs[:DECODED_IMAGES]:
+            with PIL.Image.open(io.BytesIO(png)) as image:
+                image.load()
+        best = min(best, cpu_seconds() - start)
+    return best / min(len(pngs), DECODED_IMAGES) * 1e6
+
+
+def parquet_bytes(dataset: datasets.Dataset, codec: str, level, row_group: int, folder: Path) -> int:
+    """Bytes of the 8 files that the export writes for `dataset`, with `codec` for the image column."""
+    options = export.column_options(dataset.features)
+    for column in options["compression_level"]:
+        options["compression"][column] = codec
+        options["compression_level"][column] = level
+    if level is None:
+        options.pop("compression_level")
+    total = 0
+    for index in range(export.FILES_PER_SPLIT):
+        part = dataset.shard(num_shards=export.FILES_PER_SPLIT, index=index, contiguous=True)
+        path = folder / f"{index}.parquet"
+        with pq.ParquetWriter(
+            path, dataset.features.arrow_schema, use_content_defined_chunking=export.CHUNKING, write_page_index=True,
+            **options,
+        ) as writer:  # fmt: skip
+            for batch in part.with_format("arrow").iter(batch_size=row_group):
+                writer.write_table(batch)
+        total += path.stat().st_size
+    return total
+
+
+def check_pngs(pngs: list[bytes], images: np.ndarray) -> None:
+    for png, expected in zip(pngs, images, strict=True):
+        with PIL.Image.open(io.BytesIO(png)) as image:
+            if not np.array_equal(np.asarray(image), expected):
+                raise AssertionError("a PNG does not decode to the archive's pixels")
+
+
+def codec_table(dataset: datasets.Dataset, folder: Path) -> list[str]:
+    lines = []
+    for codec, level, row_group in CODECS:
+        start = cpu_seconds()
+        size = parquet_bytes(dataset, codec, level, row_group, folder)
+        name = codec if level is None else f"{codec} {level}"
+        lines.append(
+            f"    {name:<8} {row_group:>5}-row groups  {size:>12,} bytes  written in {cpu_seconds() - start:5.1f} s CPU"
+        )
+    return lines
+
+
+def run(data_dir: Path) -> None:
+    images, labels = train_split(data_dir)
+    print(f"train split: {len(labels):,} images; bytes of its 8 Parquet files per image codec")
+    with tempfile.TemporaryDirectory() as work:
+        for name, encode in ENCODINGS.items():
+            start = cpu_seconds()
+            pngs = list(encode(images))
+            encoded = (cpu_seconds() - start) / len(pngs) * 1e6
+            check_pngs(pngs, images)
+            rows = {"image": [{"bytes": png, "path": None} for png in pngs], "label": labels.tolist()}
+            dataset = datasets.Dataset.from_dict(rows, features=fm.features())
+            print(f"  {name}: encode {encoded:.1f} µs, {sum(map(len, pngs)) / len(pngs):.1f} bytes per PNG, "
+                  f"Pillow decode {decode_microseconds(pngs):.1f} µs")  # fmt: skip
+            print("\n".join(codec_table(dataset, Path(work))))
+        arrays = datasets.Dataset.from_dict({"image": images, "label": labels}, features=fm.features(arrays=True))
+        if not np.array_equal(arrays.with_format("numpy", dtype=np.uint8)[:]["image"], images):
+            raise AssertionError("the arrays are not the archive's pixels")
+        print("  (28, 28) uint8 arrays (the arrays config):")
+        print("\n".join(codec_table(arrays, Path(work))))
+
+
+def main(argv=None) -> int:
+    parser = cli.tool_parser(__doc__)
+    args = parser.parse_args(argv)
+    datasets.disable_progress_bars()
+    return cli.run("benchmarks.storage", lambda: run(Path(args.data_dir)), debug=args.debug)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
