@@ -3,7 +3,6 @@ printed table. A figure of unit "s" or "us/image" carries its CPU time beside it
 
 import dataclasses
 import operator
-import os
 
 BATCH_SIZE = 256
 CONFIGS = ("fashion_mnist", "arrays")  # the export's configs; the first is the default
@@ -219,6 +218,7 @@ def table(report: dict) -> str:
         ratios.append((f"  {ratio['label']}", show(ratio["value"], "ratio"), bound, verdict))
     lines += columns(ratios)
     before, after, settings = report["load_average_before"], report["load_average_after"], report["settings"]
-    lines.append(f"Load average (1 min) before {before[0]:.2f}, after {after[0]:.2f}; {os.cpu_count()} CPUs")
+    cpus = report["machine"]["cpu_count"]
+    lines.append(f"Load average (1 min) before {before[0]:.2f}, after {after[0]:.2f}; {cpus} CPUs")
     lines.append(f"{settings['date']}: {settings['command']}")
     return "\n".join(lines)
