@@ -12,7 +12,8 @@ import pytest
 
 import fashion_mnist as fm
 from tests.archives import archive_arrays
-from tools.common import ARCHIVES_VARIABLE, REPO, archives_dir
+from tools import near_duplicates
+from tools.common import ARCHIVES_VARIABLE, REPO, archives_dir, load_official
 
 SAMPLE_DIR = REPO / fm.SAMPLE_DIR
 
@@ -66,9 +67,7 @@ def official_arrays(official_dir) -> dict[str, tuple]:
 def near_duplicate_search(official_dir):
     """The near-duplicate search on the official archives (tools.near_duplicates.search), once per test session:
     the slowest generator (its time: docs/near-duplicates.md)."""
-    from tools import common, near_duplicates
-
-    return near_duplicates.search(common.load_official(official_dir))
+    return near_duplicates.search(load_official(official_dir))
 
 
 @pytest.fixture(scope="session")
