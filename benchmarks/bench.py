@@ -46,6 +46,7 @@ from tools.common import archives_dir  # noqa: E402
 from tools.export import write_folder  # noqa: E402
 from tools.fast_path import as_arrays  # noqa: E402
 
+PROG = "benchmarks.bench"
 DEFAULT_JSON = REPO / "build" / "bench" / "results.json"
 
 
@@ -219,7 +220,9 @@ def log(message: str) -> None:
 
 
 def parse_args(argv):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--data-dir", type=Path, default=archives_dir(), help="folder of the four official archives")
     source.add_argument("--sample", action="store_true", help="use the bundled sample archives (dummy/)")
@@ -235,6 +238,9 @@ def parse_args(argv):
     if args.folder and not (args.folder / "README.md").is_file():
         parser.error(f"--folder {args.folder} is not an export folder: it has no README.md")
     args.config = "sample" if args.sample else "fashion_mnist"
+    problem = None if args.sample else fm.data_dir_problem(str(args.data_dir), fm.OFFICIAL_SPLITS, "--data-dir")
+    if problem:
+        parser.exit(1, f"{PROG}: error: {problem}\n")
     args.data_dir = (REPO / fm.SAMPLE_DIR if args.sample else args.data_dir).resolve()
     args.folder = args.folder.resolve() if args.folder else None
     return args
