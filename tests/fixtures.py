@@ -16,6 +16,20 @@ from tools import near_duplicates
 from tools.common import ARCHIVES_VARIABLE, REPO, archives_dir, load_official
 
 SAMPLE_DIR = REPO / fm.SAMPLE_DIR
+# The classes in label order, as Hugging Face spells them: written out here as the specification that
+# fashion_mnist.CLASS_NAMES and the card are checked against.
+CLASS_NAMES = [
+    "T - shirt / top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+]
 
 
 def require_official_archives() -> Path:
