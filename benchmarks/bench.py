@@ -36,20 +36,8 @@ import numpy as np
 import psutil
 
 import fashion_mnist as fm
-from benchmarks import measure
-from benchmarks.figures import (
-    BATCH_SIZE,
-    BUILD_MEASURES,
-    CONFIGS,
-    EXPORTED,
-    VARIANTS,
-    Results,
-    build_figure,
-    cache_figure,
-    download_figure,
-    epoch_figure,
-    table,
-)
+from benchmarks import figures, measure
+from benchmarks.figures import BATCH_SIZE, BUILD_MEASURES, CONFIGS, EXPORTED, VARIANTS, Results, table
 from tools.common import REPO, archives_dir
 from tools.export import write_folder
 from tools.fast_path import as_arrays
@@ -93,7 +81,7 @@ def run_builds(args, work: Path, results: Results) -> tuple[list, Path]:
     for variant in VARIANTS:
         mine = [run for run in runs if run["variant"] == same_as[variant]]
         for measure_name, unit in BUILD_MEASURES.items():
-            name = build_figure(variant, measure_name)
+            name = figures.build_figure(variant, measure_name)
             if unit == "s":
                 results.set_timing(name, {key: statistics.median(run[key] for run in mine) for key in ("wall", "cpu")})
             else:
@@ -121,15 +109,17 @@ def timed_pass(batches) -> dict:
 def epoch_passes(train, archive_images, results: Results) -> None:
     """One pass over the train split in each way, and the fast path's one-time costs."""
     results.set("train_examples", train.num_rows)
-    results.set_timing(epoch_figure("plain"), timed_pass((row["image"], row["label"]) for row in train))
+    results.set_timing(figures.epoch_figure("plain"), timed_pass((row["image"], row["label"]) for row in train))
     batches = train.with_format("numpy").iter(batch_size=BATCH_SIZE)
-    results.set_timing(epoch_figure("numpy_batches"), timed_pass((b["image"], b["label"]) for b in batches))
+    results.set_timing(figures.epoch_figure("numpy_batches"), timed_pass((b["image"], b["label"]) for b in batches))
 
     decode, arrays = measure.timed(lambda: as_arrays(train))
     results.set_timing("fast_path_decode_seconds", decode)
     results.set_timing("fast_path_cached_seconds", measure.timed(lambda: as_arrays(train))[0])
     slices = (arrays[i : i + BATCH_SIZE] for i in range(0, len(arrays), BATCH_SIZE))
-    results.set_timing(epoch_figure("fast_path"), timed_pass((batch["image"], batch["label"]) for batch in slices))
+    results.set_timing(
+        figures.epoch_figure("fast_path"), timed_pass((batch["image"], batch["label"]) for batch in slices)
+    )
 
     # Random access into the cached column is slow: timed on a tenth of an epoch, scaled to a whole one.
     order = np.random.default_rng(0).permutation(len(arrays))
@@ -137,16 +127,16 @@ def epoch_passes(train, archive_images, results: Results) -> None:
     random_batches = (arrays[part[i : i + BATCH_SIZE]] for i in range(0, len(part), BATCH_SIZE))
     seconds = timed_pass((batch["image"], batch["label"]) for batch in random_batches)
     scaled = {key: value * len(order) / len(part) for key, value in seconds.items()}
-    results.set_timing(epoch_figure("fast_path_random_access"), scaled)
+    results.set_timing(figures.epoch_figure("fast_path_random_access"), scaled)
 
     to_memory, in_memory = measure.timed(lambda: arrays[:])
     results.set_timing("fast_path_to_memory_seconds", to_memory)
     images, labels = in_memory["image"], in_memory["label"]
     shuffled = ((images[order[i : i + BATCH_SIZE]], labels[order[i : i + BATCH_SIZE]])
                 for i in range(0, len(order), BATCH_SIZE))  # fmt: skip
-    results.set_timing(epoch_figure("fast_path_shuffled"), timed_pass(shuffled))
+    results.set_timing(figures.epoch_figure("fast_path_shuffled"), timed_pass(shuffled))
     floor = ((archive_images[i : i + BATCH_SIZE], None) for i in range(0, len(archive_images), BATCH_SIZE))
-    results.set_timing(epoch_figure("numpy_floor"), timed_pass(floor))
+    results.set_timing(figures.epoch_figure("numpy_floor"), timed_pass(floor))
 
 
 def run(args) -> dict:
@@ -190,7 +180,7 @@ def load_folder(args, folder: Path, work: Path, results: Results) -> list[str]:
     load = measure.spawn(spec, work)
     results.set_timing("cold_load_seconds", load)
     results.set_timing("cold_load_process_seconds", load["process"])
-    results.set(cache_figure(CONFIGS[0]), load["cache_bytes"])
+    results.set(figures.cache_figure(CONFIGS[0]), load["cache_bytes"])
     log(f"cold load_dataset(folder): {load['wall']:.2f} s ({load['process']['wall']:.2f} s with the process)")
 
     archives = [archive for split in measure.splits_of(args.config) for archive in (split.images, split.labels)]
@@ -198,7 +188,7 @@ def load_folder(args, folder: Path, work: Path, results: Results) -> list[str]:
     sizes = {config: [path.stat().st_size for path in (folder / config).glob("*.parquet")] for config in CONFIGS}
     configs = [config for config in CONFIGS if sizes[config]]
     for config in configs:
-        results.set(download_figure(config), sum(sizes[config]))
+        results.set(figures.download_figure(config), sum(sizes[config]))
     if "arrays" not in configs:
         log(f"note: {folder} has no arrays config: its figures are not measured")
         return configs
@@ -206,7 +196,7 @@ def load_folder(args, folder: Path, work: Path, results: Results) -> list[str]:
     arrays = measure.spawn({**spec, "config": args.config, "data_dir": str(args.data_dir)}, work)
     for name in ("archive_arrays_seconds", "arrays_cold_seconds", "arrays_warm_seconds"):
         results.set_timing(name, arrays[name])
-    results.set(cache_figure("arrays"), arrays["cache_bytes"])
+    results.set(figures.cache_figure("arrays"), arrays["cache_bytes"])
     return configs
 
 

@@ -113,36 +113,29 @@ FIGURE_NAMES = {figure.name for figure in FIGURES}
 BUILD_FIGURES = {build_figure(name, measure) for name in VARIANTS for measure in BUILD_MEASURES}
 
 
-def base(measure: str) -> str:
-    return build_figure("baseline", measure)
-
-
-def ours(measure: str) -> str:
-    return build_figure("ours", measure)
-
-
-def ours_1proc(measure: str) -> str:
-    return build_figure("ours_1proc", measure)
-
-
+# Each build's figures by measure, for the ratios.
+BASE, OURS, OURS_1PROC = (
+    {measure: build_figure(variant, measure) for measure in BUILD_MEASURES}
+    for variant in ("baseline", "ours", "ours_1proc")
+)
 RATIOS = (
     Ratio("build_speedup", "build time, baseline / FashionMnist (num_proc={num_proc})",
-          base("seconds"), ours("seconds"), Target(">=", 3)),
+          BASE["seconds"], OURS["seconds"], Target(">=", 3)),
     Ratio("build_cpu_speedup_1proc", "build CPU time, baseline / FashionMnist (num_proc=1)",
-          base("seconds"), ours_1proc("seconds"), Target(">=", 2), cpu=True),
+          BASE["seconds"], OURS_1PROC["seconds"], Target(">=", 2), cpu=True),
     Ratio("build_memory_ratio", "peak tree PSS, FashionMnist (num_proc={num_proc}) / baseline",
-          ours("peak_tree_pss"), base("peak_tree_pss"), Target("<=", 1)),
+          OURS["peak_tree_pss"], BASE["peak_tree_pss"], Target("<=", 1)),
     Ratio("build_speedup_1proc", "build time, baseline / FashionMnist (num_proc=1)",
-          base("seconds"), ours_1proc("seconds")),
+          BASE["seconds"], OURS_1PROC["seconds"]),
     Ratio("build_memory_ratio_1proc", "peak tree PSS, FashionMnist (num_proc=1) / baseline",
-          ours_1proc("peak_tree_pss"), base("peak_tree_pss")),
+          OURS_1PROC["peak_tree_pss"], BASE["peak_tree_pss"]),
     Ratio("build_memory_ratio_tree_rss", "peak tree RSS, FashionMnist (num_proc={num_proc}) / baseline",
-          ours("peak_tree_rss"), base("peak_tree_rss")),
+          OURS["peak_tree_rss"], BASE["peak_tree_rss"]),
     Ratio("build_memory_ratio_largest_process", "largest process, FashionMnist (num_proc={num_proc}) / baseline",
-          ours("peak_largest_process"), base("peak_largest_process")),
+          OURS["peak_largest_process"], BASE["peak_largest_process"]),
     Ratio("png_size_vs_pillow", "PNG bytes, this encoder / Pillow's default", "png_bytes_ours", "png_bytes_pillow"),
     Ratio("cold_load_fraction", "cold load_dataset(folder) / FashionMnist (num_proc={num_proc}) build time",
-          "cold_load_seconds", ours("seconds"), Target("<=", 0.2)),
+          "cold_load_seconds", OURS["seconds"], Target("<=", 0.2)),
     Ratio("arrays_warm_ratio", "all pixels CPU time, arrays config warm / gzip + frombuffer",
           "arrays_warm_seconds", "archive_arrays_seconds", Target("<=", 1), cpu=True),
     Ratio("arrays_cold_ratio", "all pixels CPU time, arrays config fresh cache / gzip + frombuffer",
