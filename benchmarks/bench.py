@@ -1,9 +1,9 @@
 """Benchmark: build Fashion-MNIST, export it, load it and read it, measured side by side in one run.
 
-    .venv/bin/python benchmarks/bench.py                         # the official archives (FASHION_MNIST_ARCHIVES)
-    .venv/bin/python benchmarks/bench.py --data-dir DIR --repeats 5 --json results.json
-    .venv/bin/python benchmarks/bench.py --sample --repeats 1    # the bundled sample archives: a quick smoke run
-    .venv/bin/python benchmarks/bench.py --folder build/hub      # time loading an export you already have
+    .venv/bin/python -m benchmarks.bench                         # the official archives (FASHION_MNIST_ARCHIVES)
+    .venv/bin/python -m benchmarks.bench --data-dir DIR --repeats 5 --json results.json
+    .venv/bin/python -m benchmarks.bench --sample --repeats 1    # the bundled sample archives: a quick smoke run
+    .venv/bin/python -m benchmarks.bench --folder build/hub      # time loading an export you already have
 
 In one run:
 1. builds the dataset with a per-example baseline (measure.PerExampleBaseline) and with `FashionMnist` (num_proc =
@@ -31,21 +31,18 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+import datasets
+import numpy as np
+import psutil
 
-import datasets  # noqa: E402
-import numpy as np  # noqa: E402
-import psutil  # noqa: E402
+import fashion_mnist as fm
+from benchmarks import figures, measure
+from benchmarks.figures import BATCH_SIZE, BUILD_MEASURES, CONFIGS, EXPORTED, VARIANTS, Results, table
+from tools.common import REPO, archives_dir
+from tools.export import write_folder
+from tools.fast_path import as_arrays
 
-import fashion_mnist as fm  # noqa: E402
-from benchmarks import measure  # noqa: E402
-from benchmarks.figures import BATCH_SIZE, BUILD_MEASURES, CONFIGS, VARIANTS, Results, table  # noqa: E402
-from tools.common import archives_dir  # noqa: E402
-from tools.export import write_folder  # noqa: E402
-from tools.fast_path import as_arrays  # noqa: E402
-
+PROG = "benchmarks.bench"
 DEFAULT_JSON = REPO / "build" / "bench" / "results.json"
 
 
@@ -65,30 +62,31 @@ def machine() -> dict:
 
 
 def run_builds(args, work: Path, results: Results) -> tuple[list, Path]:
-    """Alternate the builds; keep the cache of the last FashionMnist build (num_proc as configured)."""
-    variants = {"baseline": None, "ours": args.num_proc, "ours_1proc": 1}
-    if args.num_proc == 1:
-        del variants["ours_1proc"]  # the same build as "ours"
+    """Alternate the builds of VARIANTS; one that is the same build as an earlier one (FashionMnist, num_proc=1, when
+    --num-proc is 1) is not run again and takes its figures. Keep the cache of EXPORTED's last build."""
+    processes = {name: variant.num_proc or args.num_proc for name, variant in VARIANTS.items()}
+    kind = {name: (variant.baseline, processes[name]) for name, variant in VARIANTS.items()}
+    same_as = {name: next(other for other in VARIANTS if kind[other] == kind[name]) for name in VARIANTS}
     runs = []
     for repeat in range(args.repeats):
-        for variant, num_proc in variants.items():
+        for variant in [name for name in VARIANTS if same_as[name] == name]:
             cache_dir = work / f"cache-{variant}-{repeat}"
-            spec = {"kind": "build", "variant": variant, "num_proc": num_proc, "cache_dir": str(cache_dir)}
+            spec = {"kind": "build", "variant": variant, "num_proc": processes[variant], "cache_dir": str(cache_dir)}
             result = measure.spawn({**spec, "config": args.config, "data_dir": str(args.data_dir)}, work)
-            runs.append({"variant": variant, "repeat": repeat, "num_proc": num_proc, **result})
+            runs.append({"variant": variant, "repeat": repeat, "num_proc": processes[variant], **result})
             log(f"build {variant:<10} #{repeat + 1}: {result['wall']:6.2f} s, CPU {result['cpu']:6.2f} s, "
                 f"tree PSS {result['peak_tree_pss'] / 2**20:.0f} MiB")  # fmt: skip
-            if (variant, repeat) != ("ours", args.repeats - 1):
+            if (variant, repeat) != (EXPORTED, args.repeats - 1):
                 shutil.rmtree(cache_dir, ignore_errors=True)
     for variant in VARIANTS:
-        mine = [run for run in runs if run["variant"] == (variant if variant in variants else "ours")]
-        for name, unit in BUILD_MEASURES.items():
+        mine = [run for run in runs if run["variant"] == same_as[variant]]
+        for measure_name, unit in BUILD_MEASURES.items():
+            name = figures.build_figure(variant, measure_name)
             if unit == "s":
-                median = {key: statistics.median(run[key] for run in mine) for key in ("wall", "cpu")}
-                results.set_timing(f"build_{variant}_{name}", median)
+                results.set_timing(name, {key: statistics.median(run[key] for run in mine) for key in ("wall", "cpu")})
             else:
-                results.set(f"build_{variant}_{name}", statistics.median(run[name] for run in mine))
-    return runs, work / f"cache-ours-{args.repeats - 1}"
+                results.set(name, statistics.median(run[measure_name] for run in mine))
+    return runs, work / f"cache-{EXPORTED}-{args.repeats - 1}"
 
 
 def export(args, cache_dir: Path, out: Path) -> dict:
@@ -111,15 +109,17 @@ def timed_pass(batches) -> dict:
 def epoch_passes(train, archive_images, results: Results) -> None:
     """One pass over the train split in each way, and the fast path's one-time costs."""
     results.set("train_examples", train.num_rows)
-    results.set_timing("epoch_plain_seconds", timed_pass((row["image"], row["label"]) for row in train))
+    results.set_timing(figures.epoch_figure("plain"), timed_pass((row["image"], row["label"]) for row in train))
     batches = train.with_format("numpy").iter(batch_size=BATCH_SIZE)
-    results.set_timing("epoch_numpy_batches_seconds", timed_pass((b["image"], b["label"]) for b in batches))
+    results.set_timing(figures.epoch_figure("numpy_batches"), timed_pass((b["image"], b["label"]) for b in batches))
 
     decode, arrays = measure.timed(lambda: as_arrays(train))
     results.set_timing("fast_path_decode_seconds", decode)
     results.set_timing("fast_path_cached_seconds", measure.timed(lambda: as_arrays(train))[0])
     slices = (arrays[i : i + BATCH_SIZE] for i in range(0, len(arrays), BATCH_SIZE))
-    results.set_timing("epoch_fast_path_seconds", timed_pass((batch["image"], batch["label"]) for batch in slices))
+    results.set_timing(
+        figures.epoch_figure("fast_path"), timed_pass((batch["image"], batch["label"]) for batch in slices)
+    )
 
     # Random access into the cached column is slow: timed on a tenth of an epoch, scaled to a whole one.
     order = np.random.default_rng(0).permutation(len(arrays))
@@ -127,16 +127,16 @@ def epoch_passes(train, archive_images, results: Results) -> None:
     random_batches = (arrays[part[i : i + BATCH_SIZE]] for i in range(0, len(part), BATCH_SIZE))
     seconds = timed_pass((batch["image"], batch["label"]) for batch in random_batches)
     scaled = {key: value * len(order) / len(part) for key, value in seconds.items()}
-    results.set_timing("epoch_fast_path_random_access_seconds", scaled)
+    results.set_timing(figures.epoch_figure("fast_path_random_access"), scaled)
 
     to_memory, in_memory = measure.timed(lambda: arrays[:])
     results.set_timing("fast_path_to_memory_seconds", to_memory)
     images, labels = in_memory["image"], in_memory["label"]
     shuffled = ((images[order[i : i + BATCH_SIZE]], labels[order[i : i + BATCH_SIZE]])
                 for i in range(0, len(order), BATCH_SIZE))  # fmt: skip
-    results.set_timing("epoch_fast_path_shuffled_seconds", timed_pass(shuffled))
+    results.set_timing(figures.epoch_figure("fast_path_shuffled"), timed_pass(shuffled))
     floor = ((archive_images[i : i + BATCH_SIZE], None) for i in range(0, len(archive_images), BATCH_SIZE))
-    results.set_timing("epoch_numpy_floor_seconds", timed_pass(floor))
+    results.set_timing(figures.epoch_figure("numpy_floor"), timed_pass(floor))
 
 
 def run(args) -> dict:
@@ -180,7 +180,7 @@ def load_folder(args, folder: Path, work: Path, results: Results) -> list[str]:
     load = measure.spawn(spec, work)
     results.set_timing("cold_load_seconds", load)
     results.set_timing("cold_load_process_seconds", load["process"])
-    results.set(f"cache_bytes_{CONFIGS[0]}", load["cache_bytes"])
+    results.set(figures.cache_figure(CONFIGS[0]), load["cache_bytes"])
     log(f"cold load_dataset(folder): {load['wall']:.2f} s ({load['process']['wall']:.2f} s with the process)")
 
     archives = [archive for split in measure.splits_of(args.config) for archive in (split.images, split.labels)]
@@ -188,7 +188,7 @@ def load_folder(args, folder: Path, work: Path, results: Results) -> list[str]:
     sizes = {config: [path.stat().st_size for path in (folder / config).glob("*.parquet")] for config in CONFIGS}
     configs = [config for config in CONFIGS if sizes[config]]
     for config in configs:
-        results.set(f"download_bytes_{config}", sum(sizes[config]))
+        results.set(figures.download_figure(config), sum(sizes[config]))
     if "arrays" not in configs:
         log(f"note: {folder} has no arrays config: its figures are not measured")
         return configs
@@ -196,13 +196,13 @@ def load_folder(args, folder: Path, work: Path, results: Results) -> list[str]:
     arrays = measure.spawn({**spec, "config": args.config, "data_dir": str(args.data_dir)}, work)
     for name in ("archive_arrays_seconds", "arrays_cold_seconds", "arrays_warm_seconds"):
         results.set_timing(name, arrays[name])
-    results.set("cache_bytes_arrays", arrays["cache_bytes"])
+    results.set(figures.cache_figure("arrays"), arrays["cache_bytes"])
     return configs
 
 
 def settings(args) -> dict:
     return {
-        "command": " ".join(["benchmarks/bench.py", *args.argv]),
+        "command": " ".join([PROG, *args.argv]),
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "data_dir": str(args.data_dir),
         "folder": str(args.folder) if args.folder else None,
@@ -219,7 +219,9 @@ def log(message: str) -> None:
 
 
 def parse_args(argv):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--data-dir", type=Path, default=archives_dir(), help="folder of the four official archives")
     source.add_argument("--sample", action="store_true", help="use the bundled sample archives (dummy/)")
@@ -235,6 +237,9 @@ def parse_args(argv):
     if args.folder and not (args.folder / "README.md").is_file():
         parser.error(f"--folder {args.folder} is not an export folder: it has no README.md")
     args.config = "sample" if args.sample else "fashion_mnist"
+    problem = None if args.sample else fm.data_dir_problem(str(args.data_dir), fm.OFFICIAL_SPLITS, "--data-dir")
+    if problem:
+        parser.exit(1, f"{PROG}: error: {problem}\n")
     args.data_dir = (REPO / fm.SAMPLE_DIR if args.sample else args.data_dir).resolve()
     args.folder = args.folder.resolve() if args.folder else None
     return args

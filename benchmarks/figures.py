@@ -3,7 +3,6 @@ printed table. A figure of unit "s" or "us/image" carries its CPU time beside it
 
 import dataclasses
 import operator
-import os
 
 BATCH_SIZE = 256
 CONFIGS = ("fashion_mnist", "arrays")  # the export's configs; the first is the default
@@ -38,11 +37,21 @@ class Ratio:
     cpu: bool = False
 
 
+@dataclasses.dataclass(frozen=True)
+class Variant:
+    """A build the benchmark measures: its label, its builder, and its processes (None: the run's --num-proc)."""
+
+    label: str
+    baseline: bool = False  # measure.PerExampleBaseline rather than FashionMnist
+    num_proc: int | None = None
+
+
 VARIANTS = {
-    "baseline": "per-example baseline, 1 process",
-    "ours": "FashionMnist, num_proc={num_proc}",
-    "ours_1proc": "FashionMnist, num_proc=1",
+    "baseline": Variant("per-example baseline, 1 process", baseline=True, num_proc=1),
+    "ours": Variant("FashionMnist, num_proc={num_proc}"),
+    "ours_1proc": Variant("FashionMnist, num_proc=1", num_proc=1),
 }
+EXPORTED = "ours"  # the variant whose last build the run exports and reads
 BUILD_MEASURES = {"seconds": "s", "peak_tree_pss": "MiB", "peak_tree_rss": "MiB", "peak_largest_process": "MiB"}
 EPOCHS = {
     "plain": "plain iteration (PIL images)",
@@ -53,10 +62,32 @@ EPOCHS = {
     "numpy_floor": "slices of the archives' numpy array (the floor)",
 }
 
+
+# The names of the figures made from parts, each spelled here only.
+
+
+def build_figure(variant: str, measure: str) -> str:
+    """A measure (a key of BUILD_MEASURES) of a build (a key of VARIANTS)."""
+    return f"build_{variant}_{measure}"
+
+
+def download_figure(config: str) -> str:
+    return f"download_bytes_{config}"
+
+
+def cache_figure(config: str) -> str:
+    return f"cache_bytes_{config}"
+
+
+def epoch_figure(way: str) -> str:
+    """The time of an epoch read in a way of EPOCHS."""
+    return f"epoch_{way}_seconds"
+
+
 FIGURES = (
     *(
-        Figure(f"build_{variant}_{measure}", f"build {label}: {measure}", unit)
-        for variant, label in VARIANTS.items()
+        Figure(build_figure(name, measure), f"build {variant.label}: {measure}", unit)
+        for name, variant in VARIANTS.items()
         for measure, unit in BUILD_MEASURES.items()
     ),
     Figure("png_bytes_ours", "PNG bytes per image, this encoder", "B/image"),
@@ -70,55 +101,61 @@ FIGURES = (
     Figure("arrays_warm_seconds", "all pixels as uint8: arrays config, warm cache", "s"),
     Figure("arrays_cold_seconds", "all pixels as uint8: arrays config, fresh cache", "s"),
     Figure("archives_bytes", "the official archives", "bytes"),
-    *(Figure(f"download_bytes_{config}", f"Parquet download, {config}", "bytes") for config in CONFIGS),
-    *(Figure(f"cache_bytes_{config}", f"Arrow cache, {config}", "bytes") for config in CONFIGS),
+    *(Figure(download_figure(config), f"Parquet download, {config}", "bytes") for config in CONFIGS),
+    *(Figure(cache_figure(config), f"Arrow cache, {config}", "bytes") for config in CONFIGS),
     Figure("train_examples", "train examples in each epoch", "rows"),
-    *(Figure(f"epoch_{name}_seconds", f"epoch: {label}", "s") for name, label in EPOCHS.items()),
+    *(Figure(epoch_figure(way), f"epoch: {label}", "s") for way, label in EPOCHS.items()),
     Figure("fast_path_decode_seconds", "fast path, one-time decode (map, cold)", "s"),
     Figure("fast_path_cached_seconds", "fast path, from the cache (next runs)", "s"),
     Figure("fast_path_to_memory_seconds", "fast path, column into memory", "s"),
 )
 FIGURE_NAMES = {figure.name for figure in FIGURES}
+BUILD_FIGURES = {build_figure(name, measure) for name in VARIANTS for measure in BUILD_MEASURES}
 
-OURS, OURS_1, BASE = "build_ours_", "build_ours_1proc_", "build_baseline_"
+
+# Each build's figures by measure, for the ratios.
+BASE, OURS, OURS_1PROC = (
+    {measure: build_figure(variant, measure) for measure in BUILD_MEASURES}
+    for variant in ("baseline", "ours", "ours_1proc")
+)
 RATIOS = (
     Ratio("build_speedup", "build time, baseline / FashionMnist (num_proc={num_proc})",
-          BASE + "seconds", OURS + "seconds", Target(">=", 3)),
+          BASE["seconds"], OURS["seconds"], Target(">=", 3)),
     Ratio("build_cpu_speedup_1proc", "build CPU time, baseline / FashionMnist (num_proc=1)",
-          BASE + "seconds", OURS_1 + "seconds", Target(">=", 2), cpu=True),
+          BASE["seconds"], OURS_1PROC["seconds"], Target(">=", 2), cpu=True),
     Ratio("build_memory_ratio", "peak tree PSS, FashionMnist (num_proc={num_proc}) / baseline",
-          OURS + "peak_tree_pss", BASE + "peak_tree_pss", Target("<=", 1)),
+          OURS["peak_tree_pss"], BASE["peak_tree_pss"], Target("<=", 1)),
     Ratio("build_speedup_1proc", "build time, baseline / FashionMnist (num_proc=1)",
-          BASE + "seconds", OURS_1 + "seconds"),
+          BASE["seconds"], OURS_1PROC["seconds"]),
     Ratio("build_memory_ratio_1proc", "peak tree PSS, FashionMnist (num_proc=1) / baseline",
-          OURS_1 + "peak_tree_pss", BASE + "peak_tree_pss"),
+          OURS_1PROC["peak_tree_pss"], BASE["peak_tree_pss"]),
     Ratio("build_memory_ratio_tree_rss", "peak tree RSS, FashionMnist (num_proc={num_proc}) / baseline",
-          OURS + "peak_tree_rss", BASE + "peak_tree_rss"),
+          OURS["peak_tree_rss"], BASE["peak_tree_rss"]),
     Ratio("build_memory_ratio_largest_process", "largest process, FashionMnist (num_proc={num_proc}) / baseline",
-          OURS + "peak_largest_process", BASE + "peak_largest_process"),
+          OURS["peak_largest_process"], BASE["peak_largest_process"]),
     Ratio("png_size_vs_pillow", "PNG bytes, this encoder / Pillow's default", "png_bytes_ours", "png_bytes_pillow"),
     Ratio("cold_load_fraction", "cold load_dataset(folder) / FashionMnist (num_proc={num_proc}) build time",
-          "cold_load_seconds", OURS + "seconds", Target("<=", 0.2)),
+          "cold_load_seconds", OURS["seconds"], Target("<=", 0.2)),
     Ratio("arrays_warm_ratio", "all pixels CPU time, arrays config warm / gzip + frombuffer",
           "arrays_warm_seconds", "archive_arrays_seconds", Target("<=", 1), cpu=True),
     Ratio("arrays_cold_ratio", "all pixels CPU time, arrays config fresh cache / gzip + frombuffer",
           "arrays_cold_seconds", "archive_arrays_seconds", Target("<=", 3), cpu=True),
     *(
         Ratio(f"download_ratio_{config}", f"Parquet download, {config} / the archives",
-              f"download_bytes_{config}", "archives_bytes", target)
+              download_figure(config), "archives_bytes", target)
         for config, target in zip(CONFIGS, (Target("<", 1), Target("<=", 1)), strict=True)
     ),
     *(
         Ratio(f"cache_vs_download_{config}", f"Arrow cache / Parquet download, {config}",
-              f"cache_bytes_{config}", f"download_bytes_{config}")
+              cache_figure(config), download_figure(config))
         for config in CONFIGS
     ),
     Ratio("fast_path_speedup", "epoch time, plain iteration / fast path",
-          "epoch_plain_seconds", "epoch_fast_path_seconds", Target(">=", 10)),
+          epoch_figure("plain"), epoch_figure("fast_path"), Target(">=", 10)),
     *(
-        Ratio(f"{name}_speedup", f"epoch, plain iteration / {label}", "epoch_plain_seconds", f"epoch_{name}_seconds")
-        for name, label in EPOCHS.items()
-        if name not in ("plain", "fast_path")
+        Ratio(f"{way}_speedup", f"epoch, plain iteration / {label}", epoch_figure("plain"), epoch_figure(way))
+        for way, label in EPOCHS.items()
+        if way not in ("plain", "fast_path")
     ),
 )  # fmt: skip
 
@@ -179,14 +216,16 @@ def table(report: dict) -> str:
     num_proc = report["settings"]["num_proc"]
     figures = {figure["name"]: figure for figure in report["figures"]}
     builds = [("build", "median", "CPU", "tree PSS", "tree RSS", "largest", "every run (s)")]
-    for variant, label in VARIANTS.items():
-        key = f"build_{variant}_"
-        every_run = ", ".join(f"{run['wall']:.2f}" for run in report["builds"] if run["variant"] == variant)
+    for name, variant in VARIANTS.items():
+        seconds = figures[build_figure(name, "seconds")]
+        memory = [show(figures[build_figure(name, measure)]["value"], unit)
+                  for measure, unit in BUILD_MEASURES.items() if unit == "MiB"]  # fmt: skip
+        every_run = ", ".join(f"{run['wall']:.2f}" for run in report["builds"] if run["variant"] == name)
         builds.append((
-            label.format(num_proc=num_proc),
-            show(figures[key + "seconds"]["value"], "s"),
-            show(figures[key + "seconds"]["cpu"], "s"),
-            *(show(figures[key + measure]["value"], unit) for measure, unit in BUILD_MEASURES.items() if unit == "MiB"),
+            variant.label.format(num_proc=num_proc),
+            show(seconds["value"], "s"),
+            show(seconds["cpu"], "s"),
+            *memory,
             every_run or "the build above",
         ))  # fmt: skip
 
@@ -207,7 +246,7 @@ def table(report: dict) -> str:
 
     rows = [("figure", "value", "CPU")]
     for f in report["figures"]:
-        if not f["name"].startswith("build_"):
+        if f["name"] not in BUILD_FIGURES:
             rows.append(
                 (f["label"], show(f["value"], f["unit"]), "" if f["cpu"] is None else show(f["cpu"], f["unit"]))
             )
@@ -219,6 +258,7 @@ def table(report: dict) -> str:
         ratios.append((f"  {ratio['label']}", show(ratio["value"], "ratio"), bound, verdict))
     lines += columns(ratios)
     before, after, settings = report["load_average_before"], report["load_average_after"], report["settings"]
-    lines.append(f"Load average (1 min) before {before[0]:.2f}, after {after[0]:.2f}; {os.cpu_count()} CPUs")
+    cpus = report["machine"]["cpu_count"]
+    lines.append(f"Load average (1 min) before {before[0]:.2f}, after {after[0]:.2f}; {cpus} CPUs")
     lines.append(f"{settings['date']}: {settings['command']}")
     return "\n".join(lines)

@@ -27,11 +27,9 @@ import numpy as np
 import psutil
 from PIL import Image
 
-REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
-
-import fashion_mnist as fm  # noqa: E402  (the repository's root is on the path only now)
+import fashion_mnist as fm
+from benchmarks.figures import VARIANTS
+from tools.common import REPO
 
 SAMPLE_INTERVAL = 0.02  # seconds between two samples of a process tree's memory
 # The phases of a build's CPU time, each the functions it enters: the profile sums their cumulative time over
@@ -98,7 +96,7 @@ class PerExampleBaseline(fm.FashionMnist):
 
 def build(spec: dict) -> dict:
     """Wall and CPU time of `download_and_prepare`, and the largest process's peak RSS."""
-    builder_class = PerExampleBaseline if spec["variant"] == "baseline" else fm.FashionMnist
+    builder_class = PerExampleBaseline if VARIANTS[spec["variant"]].baseline else fm.FashionMnist
     builder = builder_class(config_name=spec["config"], data_dir=spec["data_dir"], cache_dir=spec["cache_dir"])
     result, _ = timed(lambda: builder.download_and_prepare(num_proc=spec["num_proc"]))
     largest = max(resource.getrusage(who).ru_maxrss for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))

@@ -23,7 +23,6 @@ import argparse
 import os
 import resource
 import statistics
-import sys
 import time
 from pathlib import Path
 
@@ -33,14 +32,12 @@ import torch
 from datasets import load_dataset
 from datasets.distributed import split_dataset_by_node
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "examples"))
-import train_transformers  # noqa: E402  (examples/ is not a package)
+from benchmarks.figures import BATCH_SIZE
+from examples import train_transformers
+from tools.export import DEFAULT_OUT
 
-DEFAULT_FOLDER = REPO / "build" / "hub"
 TARGET_PIPELINE_MICROSECONDS = 10  # CPU per training example, all processes together (issue 17)
 PIPELINE_EPOCHS = 3
-BATCH_SIZE = 256
 ROUNDS = 3
 WORKER_COUNTS = (1, 2)
 WORLD_SIZE = 2
@@ -189,10 +186,10 @@ def main(argv=None) -> dict:
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("folder", nargs="?", type=Path, default=DEFAULT_FOLDER, help="export folder (%(default)s)")
+    parser.add_argument("folder", nargs="?", type=Path, default=DEFAULT_OUT, help="export folder (%(default)s)")
     parser.add_argument("--rounds", type=int, default=ROUNDS, help="epochs per worker count (%(default)s)")
     return parser.parse_args(argv)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    main()

@@ -12,9 +12,24 @@ import pytest
 
 import fashion_mnist as fm
 from tests.archives import archive_arrays
-from tools.common import ARCHIVES_VARIABLE, REPO, archives_dir
+from tools import near_duplicates
+from tools.common import ARCHIVES_VARIABLE, REPO, archives_dir, load_official
 
 SAMPLE_DIR = REPO / fm.SAMPLE_DIR
+# The classes in label order, as Hugging Face spells them: written out here as the specification that
+# fashion_mnist.CLASS_NAMES and the card are checked against.
+CLASS_NAMES = [
+    "T - shirt / top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+]
 
 
 def require_official_archives() -> Path:
@@ -66,9 +81,7 @@ def official_arrays(official_dir) -> dict[str, tuple]:
 def near_duplicate_search(official_dir):
     """The near-duplicate search on the official archives (tools.near_duplicates.search), once per test session:
     the slowest generator (its time: docs/near-duplicates.md)."""
-    from tools import common, near_duplicates
-
-    return near_duplicates.search(common.load_official(official_dir))
+    return near_duplicates.search(load_official(official_dir))
 
 
 @pytest.fixture(scope="session")

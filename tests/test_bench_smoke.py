@@ -5,9 +5,13 @@ import cProfile
 import json
 import math
 import pstats
+import re
+import subprocess
+import sys
 
 import pytest
 
+import fashion_mnist as fm
 from benchmarks import bench, measure
 from benchmarks.figures import FIGURE_NAMES, FIGURES, RATIOS, VARIANTS, Ratio, Results, Target
 
@@ -47,6 +51,26 @@ def test_a_phase_counts_a_nested_call_once():
     stats = pstats.Stats(profiler)
     assert measure.phase_seconds(stats, [outer, inner]) == measure.phase_seconds(stats, [outer])
     assert 0 < measure.phase_seconds(stats, [inner]) <= measure.phase_seconds(stats, [outer])
+
+
+@pytest.mark.parametrize("problem", ["does not exist", "has no t10k-labels-idx1-ubyte.gz"])
+def test_a_wrong_data_dir_is_one_line_before_any_work(tmp_path, problem):
+    data_dir = tmp_path / "archives"
+    if problem.startswith("has no"):
+        data_dir.mkdir()
+        for split in fm.OFFICIAL_SPLITS:
+            for archive in (split.images, split.labels):
+                (data_dir / archive.filename).write_bytes(b"")
+        (data_dir / "t10k-labels-idx1-ubyte.gz").unlink()
+    out = tmp_path / "results.json"
+    command = [sys.executable, "-m", "benchmarks.bench", "--data-dir", str(data_dir), "--json", str(out)]
+    ran = subprocess.run([*command, "--work-dir", str(tmp_path)], cwd=bench.REPO, capture_output=True, text=True)
+    assert (ran.returncode, ran.stdout) == (1, "")
+    expected = (
+        rf"benchmarks\.bench: error: --data-dir {re.escape(str(data_dir))} {problem}: give the folder that holds "
+    )
+    assert re.fullmatch(expected + r"train-images-idx3-ubyte\.gz, [^\n]+\n", ran.stderr), ran.stderr
+    assert sorted(path.name for path in tmp_path.iterdir()) == (["archives"] if data_dir.exists() else [])
 
 
 @pytest.fixture(scope="module")

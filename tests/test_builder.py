@@ -8,7 +8,7 @@ import pytest
 
 import fashion_mnist as fm
 from tests.archives import archive_arrays, dataset_arrays
-from tests.fixtures import SAMPLE_DIR
+from tests.fixtures import CLASS_NAMES, SAMPLE_DIR
 
 
 @pytest.fixture(scope="module")
@@ -23,20 +23,7 @@ def test_info_keeps_the_drop_in_features(sample_builder):
     assert info.features == datasets.Features(
         {
             "image": datasets.Image(),
-            "label": datasets.ClassLabel(
-                names=[
-                    "T - shirt / top",
-                    "Trouser",
-                    "Pullover",
-                    "Dress",
-                    "Coat",
-                    "Sandal",
-                    "Shirt",
-                    "Sneaker",
-                    "Bag",
-                    "Ankle boot",
-                ]
-            ),
+            "label": datasets.ClassLabel(names=CLASS_NAMES),
         }
     )
     assert (info.supervised_keys.input, info.supervised_keys.output) == ("image", "label")

@@ -139,11 +139,6 @@ def test_histogram_bins_are_right_closed_and_count_the_images_without_a_near_twi
 # The official archives: the search of the test session (tests/fixtures.py), against the tests' own reading.
 
 
-@pytest.fixture(scope="session")
-def official_found(near_duplicate_search):
-    return near_duplicate_search
-
-
 def _subset(rng, num_images: int, size: int, involved) -> np.ndarray:
     """Sorted indices: the images in `involved` and a random sample, `size` in all."""
     involved = np.unique(np.asarray(involved, np.int64))
@@ -163,12 +158,12 @@ def _restricted(pairs: nd.Pairs, first_kept: np.ndarray, second_kept: np.ndarray
 
 
 @pytest.mark.real
-def test_search_on_the_archives_equals_brute_force_on_subsets(official_arrays, official_found):
+def test_search_on_the_archives_equals_brute_force_on_subsets(official_arrays, near_duplicate_search):
     rng = np.random.default_rng(0)
     (train, _), (test, _) = official_arrays["train"], official_arrays["test"]
     limit = nd.limit_of(nd.RADIUS)
     close = nd.limit_of(4)  # every image of a pair this close goes into the subsets
-    across, within_test, within_train = (official_found[c] for c in nd.COMPARISONS)
+    across, within_test, within_train = (near_duplicate_search[c] for c in nd.COMPARISONS)
     test_kept = _subset(rng, len(test), 800, [*across.within(close).first, *within_test.within(close).first])
     train_kept = _subset(rng, len(train), 3000, [*across.within(close).second, *within_train.within(close).first])
     expected = {
@@ -177,16 +172,16 @@ def test_search_on_the_archives_equals_brute_force_on_subsets(official_arrays, o
         ("train", "train"): brute_force_pairs(train[train_kept], None, limit),
     }
     kept = {"test": test_kept, "train": train_kept}
-    for (split, twin), pairs in official_found.items():
+    for (split, twin), pairs in near_duplicate_search.items():
         assert _restricted(pairs, kept[split], kept[twin]) == expected[split, twin], (split, twin)
         assert len(expected[split, twin]) > 10, "the subsets should hold pairs within the radius"
 
 
 @pytest.mark.real
-def test_nearest_training_image_equals_brute_force_for_test_images(official_arrays, official_found):
+def test_nearest_training_image_equals_brute_force_for_test_images(official_arrays, near_duplicate_search):
     rng = np.random.default_rng(1)
     (train, _), (test, _) = official_arrays["train"], official_arrays["test"]
-    across = official_found["test", "train"]
+    across = near_duplicate_search["test", "train"]
     chosen = _subset(rng, len(test), 100, across.within(nd.limit_of(5)).first)
     twin, best = nd.nearest(across, len(test), symmetric=False)
     distances = brute_force_distances(test[chosen], train)
@@ -202,7 +197,7 @@ def _read_pairs_file() -> list[dict]:
 
 
 @pytest.mark.real
-def test_pairs_file_is_every_pair_within_the_criterion(official_arrays, official_found):
+def test_pairs_file_is_every_pair_within_the_criterion(official_arrays, near_duplicate_search):
     rows = _read_pairs_file()
     assert list(rows[0]) == list(nd.CSV_HEADER)
     # Each row, checked on the arrays directly.
@@ -215,7 +210,7 @@ def test_pairs_file_is_every_pair_within_the_criterion(official_arrays, official
         assert float(row["mean_abs_diff"]) == round(mean_abs_diff, 3)
         assert (int(row["label"]), int(row["twin_label"])) == (labels[i], twin_labels[j])
     expected = set()
-    for (split, twin), pairs in official_found.items():
+    for (split, twin), pairs in near_duplicate_search.items():
         close = pairs.within(nd.limit_of(nd.CRITERION))
         expected |= {(split, int(i), twin, int(j)) for i, j in zip(close.first, close.second, strict=True)}
     assert {(r["split"], int(r["index"]), r["twin_split"], int(r["twin_index"])) for r in rows} == expected
@@ -223,7 +218,7 @@ def test_pairs_file_is_every_pair_within_the_criterion(official_arrays, official
 
 
 @pytest.mark.real
-def test_criterion_counts_recomputed_by_plain_python(official_arrays, official_found):
+def test_criterion_counts_recomputed_by_plain_python(official_arrays, near_duplicate_search):
     """The card's test-against-train row, recounted from the pairs file without the module's summaries."""
     rows = [r for r in _read_pairs_file() if (r["split"], r["twin_split"]) == ("test", "train")]
     images, pairs = {int(r["index"]) for r in rows}, len(rows)

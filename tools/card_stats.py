@@ -18,19 +18,9 @@ import numpy as np
 import fashion_mnist as fm
 from tools import cli, common, paths
 
-# The labels as the official repository's README describes them; CLASS_NAMES keeps Hugging Face's spelling.
-OFFICIAL_DESCRIPTIONS = (
-    "T-shirt/top",
-    "Trouser",
-    "Pullover",
-    "Dress",
-    "Coat",
-    "Sandal",
-    "Shirt",
-    "Sneaker",
-    "Bag",
-    "Ankle boot",
-)
+# The labels as the official repository's README describes them: Hugging Face's CLASS_NAMES but for the first
+# one's spelling.
+OFFICIAL_DESCRIPTIONS = ("T-shirt/top", *fm.CLASS_NAMES[1:])
 # MD5 digests published in the official README, beside the SHA-256 digests the builder verifies.
 OFFICIAL_MD5 = {
     "train-images-idx3-ubyte.gz": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",

@@ -22,14 +22,15 @@ import sys
 import tempfile
 from pathlib import Path
 
+import datasets
+
 import fashion_mnist as fm
 from tools import card_stats, cli, common, paths, record_infos, sample_grid
 from tools import label_issues as li
 from tools import near_duplicates as nd
-from tools.export import ExportError, build
+from tools.export import CARD, ExportError, build
+from tools.record_infos import INFOS
 
-CARD = common.REPO / "README.md"
-INFOS = common.REPO / "dataset_infos.json"
 NEAR_DUPLICATES_DOC = common.REPO / "docs" / "near-duplicates.md"
 LABEL_ISSUES_DOC = common.REPO / "docs" / "label-issues.md"
 COMMAND = ".venv/bin/python -m tools.regenerate"
@@ -39,30 +40,26 @@ def relative(path: Path) -> str:
     return path.relative_to(common.REPO).as_posix()
 
 
-def put_table(text: str, table: str, path: Path) -> str:
-    """`text` with the one markdown table whose header row is `table`'s replaced by `table`."""
-    header = table.splitlines()[0]
-    lines = text.split("\n")
-    starts = [i for i, line in enumerate(lines) if line == header]
-    if len(starts) != 1:
-        raise cli.UserError(f"{relative(path)} has {len(starts)} tables with the header {header}, not one")
-    end = starts[0] + 1
-    while end < len(lines) and lines[end].startswith("|"):
-        end += 1
-    return "\n".join([*lines[: starts[0]], table, *lines[end:]])
+# The blocks that regenerate replaces in a markdown file: what names one in its first line, how its continuation lines
+# start, and how an error speaks of it.
+BLOCKS = {
+    "table": (re.compile(r".*"), "|", "tables with the header"),  # named by its whole header row
+    "item": (re.compile(r"- \*\*[^*]+"), "  ", "list items that start with"),  # named by its bold title
+}
 
 
-def put_item(text: str, item: str, path: Path) -> str:
-    """`text` with the one list item that starts with `item`'s bold title replaced by `item`."""
-    title = re.match(r"- \*\*[^*]+", item)[0]
+def put(text: str, block: str, path: Path, kind: str = "table") -> str:
+    """`text` with the one block of `kind` (a key of BLOCKS) that has `block`'s name replaced by `block`."""
+    naming, continuation, described = BLOCKS[kind]
+    name = naming.match(block)[0]
     lines = text.split("\n")
-    starts = [i for i, line in enumerate(lines) if line.startswith(title)]
+    starts = [i for i, line in enumerate(lines) if (match := naming.match(line)) and match[0] == name]
     if len(starts) != 1:
-        raise cli.UserError(f"{relative(path)} has {len(starts)} list items that start with {title}, not one")
+        raise cli.UserError(f"{relative(path)} has {len(starts)} {described} {name}, not one")
     end = starts[0] + 1
-    while end < len(lines) and lines[end].startswith("  "):
+    while end < len(lines) and lines[end].startswith(continuation):
         end += 1
-    return "\n".join([*lines[: starts[0]], item, *lines[end:]])
+    return "\n".join([*lines[: starts[0]], block, *lines[end:]])
 
 
 def recorded(data_dir: Path) -> tuple[str, str]:
@@ -81,19 +78,19 @@ def generate(data_dir: Path, found: dict | None = None) -> dict[Path, bytes]:
     sizes = {split.split: split.num_examples for split in fm.OFFICIAL_SPLITS}
     infos, card = recorded(data_dir)
     for table in card_stats.card_tables(data_dir, splits).values():
-        card = put_table(card, table, CARD)
-    card = put_table(card, nd.criterion_table(found, splits), CARD)
-    card = put_item(card, li.card_bullet(candidates, sizes), CARD)
+        card = put(card, table, CARD)
+    card = put(card, nd.criterion_table(found, splits), CARD)
+    card = put(card, li.card_bullet(candidates, sizes), CARD, "item")
     near_duplicates_doc = NEAR_DUPLICATES_DOC.read_text(encoding="utf-8")
     for table in (
         nd.histogram_table(found, splits),
         nd.thresholds_table(found, splits),
         nd.criterion_table(found, splits),
     ):
-        near_duplicates_doc = put_table(near_duplicates_doc, table, NEAR_DUPLICATES_DOC)
+        near_duplicates_doc = put(near_duplicates_doc, table, NEAR_DUPLICATES_DOC)
     label_issues_doc = LABEL_ISSUES_DOC.read_text(encoding="utf-8")
     for table in (li.counts_table(candidates, sizes), li.common_pairs_table(candidates)):
-        label_issues_doc = put_table(label_issues_doc, table, LABEL_ISSUES_DOC)
+        label_issues_doc = put(label_issues_doc, table, LABEL_ISSUES_DOC)
     texts = {
         CARD: card,
         INFOS: infos,
@@ -124,6 +121,7 @@ def diff(path: Path, data: bytes) -> str:
 
 
 def regenerate(data_dir: str, check: bool) -> None:
+    datasets.disable_progress_bars()  # stderr holds only the error
     generated = generate(paths.check_data_dir(data_dir))
     stale = differing(generated)
     names = ", ".join(relative(path) for path in stale)
