@@ -3,7 +3,8 @@
     .venv/bin/python -m tools.record_infos --data-dir ../shared/fashion-mnist
 
 Rewrites dataset_infos.json (for each config: features, split sizes, byte counts, the archives' sizes and SHA-256)
-and the `dataset_info`/`configs` block of README.md. tests/test_real_build.py rebuilds and compares.
+and the `dataset_info`/`configs` block of README.md. tools.regenerate runs it with every other generator, and
+tests/test_regenerate.py rebuilds and compares.
 """
 
 import json
@@ -15,7 +16,8 @@ from huggingface_hub import DatasetCard
 
 import fashion_mnist as fm
 from tools import cli, paths
-from tools.export import CARD, REPO, ExportError, build, build_arrays, render_card
+from tools.common import REPO
+from tools.export import CARD, ExportError, build, build_arrays, render_card
 
 INFOS = REPO / "dataset_infos.json"
 
@@ -53,17 +55,18 @@ def recorded_card(infos) -> str:
     return str(card)
 
 
-def record(data_dir: str) -> None:
-    data_dir = paths.check_data_dir(data_dir)
+def recorded(data_dir) -> tuple[str, str]:
+    """(dataset_infos.json, the card with its YAML) of a build of both configs from the archives in `data_dir`, in a
+    temporary cache."""
     with tempfile.TemporaryDirectory() as cache_dir:
         builder = build(data_dir=str(data_dir), cache_dir=cache_dir)
         builders = [builder, build_arrays(builder)]
-        paths.write_files(
-            {
-                INFOS: infos_json(builders).encode("utf-8"),
-                CARD: recorded_card({b.config.name: b.info for b in builders}).encode("utf-8"),
-            }
-        )
+        return infos_json(builders), recorded_card({b.config.name: b.info for b in builders})
+
+
+def record(data_dir: str) -> None:
+    infos, card = recorded(paths.check_data_dir(data_dir))
+    paths.write_files({INFOS: infos.encode("utf-8"), CARD: card.encode("utf-8")})
     print(f"Recorded {INFOS.name} and the YAML of {CARD.name}")
 
 

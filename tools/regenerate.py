@@ -19,7 +19,6 @@ label_issues.csv itself comes from training models (PyTorch, cleanlab): `example
 import difflib
 import re
 import sys
-import tempfile
 from pathlib import Path
 
 import datasets
@@ -28,7 +27,7 @@ import fashion_mnist as fm
 from tools import card_stats, cli, common, paths, record_infos, sample_grid
 from tools import label_issues as li
 from tools import near_duplicates as nd
-from tools.export import CARD, ExportError, build
+from tools.export import CARD, ExportError
 from tools.record_infos import INFOS
 
 NEAR_DUPLICATES_DOC = common.REPO / "docs" / "near-duplicates.md"
@@ -62,13 +61,6 @@ def put(text: str, block: str, path: Path, kind: str = "table") -> str:
     return "\n".join([*lines[: starts[0]], block, *lines[end:]])
 
 
-def recorded(data_dir: Path) -> tuple[str, str]:
-    """(dataset_infos.json, the card with its YAML) of a build of the archives in `data_dir`, in a temporary cache."""
-    with tempfile.TemporaryDirectory() as cache_dir:
-        builder = build(data_dir=str(data_dir), cache_dir=cache_dir)
-        return record_infos.infos_json(builder), record_infos.recorded_card(builder.info)
-
-
 def generate(data_dir: Path, found: dict | None = None) -> dict[Path, bytes]:
     """Path -> the bytes that each generated file should hold, from the verified official archives in `data_dir`;
     `found`: the near-duplicate search on them, done already."""
@@ -76,7 +68,7 @@ def generate(data_dir: Path, found: dict | None = None) -> dict[Path, bytes]:
     found = nd.search(splits) if found is None else found
     candidates = li.read_candidates()
     sizes = {split.split: split.num_examples for split in fm.OFFICIAL_SPLITS}
-    infos, card = recorded(data_dir)
+    infos, card = record_infos.recorded(data_dir)
     for table in card_stats.card_tables(data_dir, splits).values():
         card = put(card, table, CARD)
     card = put(card, nd.criterion_table(found, splits), CARD)
