@@ -111,15 +111,17 @@ def test_parquet_is_split_into_files_and_row_groups(tmp_path, monkeypatch):
     monkeypatch.setattr(export, "FILES_PER_SPLIT", 3)
     monkeypatch.setattr(layout, "FILES_PER_SPLIT", 3)
     monkeypatch.setattr(export, "ROW_GROUP_SIZE", 8)
+    monkeypatch.setattr(export, "ARRAYS_ROW_GROUP_SIZE", 6)
     folder = export.write_folder(
         export.build(config_name="sample", cache_dir=str(tmp_path / "cache")), tmp_path / "hub"
     )
     rows = {}
-    for name in ("train-00000-of-00003", "train-00001-of-00003", "train-00002-of-00003"):
-        metadata = pq.ParquetFile(folder / f"fashion_mnist/{name}.parquet").metadata
-        rows[name] = [metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)]
-    # 60 rows: three files of 20, each in row groups of 8.
-    assert rows == {name: [8, 8, 4] for name in rows}
+    for config in ("fashion_mnist", "arrays"):
+        for name in ("train-00000-of-00003", "train-00001-of-00003", "train-00002-of-00003"):
+            metadata = pq.ParquetFile(folder / f"{config}/{name}.parquet").metadata
+            rows[config, name] = [metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)]
+    # 60 rows: three files of 20, each in row groups of 8, or of 6 for the arrays.
+    assert rows == {(config, name): [8, 8, 4] if config == "fashion_mnist" else [6, 6, 6, 2] for config, name in rows}
 
 
 def test_card_yaml_describes_the_files(sample_export):
