@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+import re
 from pathlib import Path
 
 import datasets
@@ -101,6 +102,15 @@ def test_each_config_downloads_fewer_bytes_than_the_archives(real_build, officia
     archives = sum((official_dir / name).stat().st_size for pair in SPLIT_FILES.values() for name in pair)
     assert len(list((folder / config).glob("*.parquet"))) == 16
     assert parquet < archives
+    # The card states both sizes in MB: "images zstd-compressed: 28.4 MB (30.6 MB) for both splits, below the
+    # archives' 30.9 MB", the default config's first, the arrays config's in parentheses.
+    card = " ".join((REPO / "README.md").read_text().split())
+    sizes = r"zstd-compressed: ([\d.]+) MB \(([\d.]+) MB\) for both splits, below the archives' ([\d.]+) MB"
+    stated = re.search(sizes, card)
+    assert stated is not None, "the card's sentence on the Parquet sizes"
+    default_mb, arrays_mb, archives_mb = stated.groups()
+    assert (default_mb if config == "fashion_mnist" else arrays_mb) == f"{parquet / 1e6:.1f}"
+    assert archives_mb == f"{archives / 1e6:.1f}"
 
 
 def test_a_second_build_exports_the_same_bytes(real_build, official_dir, tmp_path):
