@@ -79,8 +79,8 @@ def bad_archives(tmp_path):
 
 def user_error_cases(tmp_path, bad_archives, down_url):
     return {
-        "missing folder": (["--data-dir", str(tmp_path / "nowhere")], r"--data-dir .*nowhere is not a folder"),
-        "wrong folder": (["--data-dir", str(tmp_path)], r"data_dir .* has no train-images-idx3-ubyte\.gz"),
+        "missing folder": (["--data-dir", str(tmp_path / "nowhere")], r"--data-dir .*nowhere does not exist"),
+        "wrong folder": (["--data-dir", str(tmp_path)], r"--data-dir .* has no train-images-idx3-ubyte\.gz"),
         "bad archive": (["--data-dir", str(bad_archives)], r"train-images-idx3-ubyte\.gz: 26,562 bytes, but"),
         "every host down": (
             ["--base-url", down_url],
@@ -113,7 +113,7 @@ def test_a_user_error_is_one_message_without_a_traceback(case, tmp_path, bad_arc
 def test_debug_shows_the_traceback(tmp_path):
     code, _, stderr = export("--data-dir", str(tmp_path / "nowhere"), "--out", str(tmp_path / "hub"), "--debug")
     assert code != 0
-    assert "Traceback" in stderr and "is not a folder" in stderr
+    assert "Traceback" in stderr and "does not exist" in stderr
 
 
 def test_help_shows_every_default():
@@ -316,7 +316,7 @@ def flag_refusals(tmp_path):
         "empty --data-dir": (["--data-dir", ""], 2, r"argument --data-dir: an empty path is not a folder"),
         "empty --out": (["--sample", "--out", ""], 2, r"argument --out: an empty path is not a folder"),
         "empty --base-url": (["--base-url", ""], 2, r"--base-url is empty"),
-        "--data-dir a file": (["--data-dir", str(a_file)], 1, r"--data-dir .+file\.txt is not a folder"),
+        "--data-dir a file": (["--data-dir", str(a_file)], 1, r"--data-dir .+file\.txt is not a folder: give the"),
         "--cache-dir a file": (["--sample", "--cache-dir", str(a_file)], 1, r"--cache-dir .+ is a file, not a folder"),
         "--push with --sample": (
             ["--sample", "--push", "someone/fashion_mnist"],

@@ -9,7 +9,8 @@ import numpy as np
 import fashion_mnist as fm
 
 REPO = Path(__file__).resolve().parent.parent
-# Points the tools' default --data-dir and the `real` tests at the four official archives.
+# Points the `real` tests, and the tools that read the archives from a folder by default (not tools.export, which
+# downloads them unless given --data-dir), at the four official archives.
 ARCHIVES_VARIABLE = "FASHION_MNIST_ARCHIVES"
 DEFAULT_ARCHIVES = REPO.parent / "shared" / "fashion-mnist"
 

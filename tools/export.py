@@ -530,8 +530,10 @@ def usage_problems(args) -> list[str]:
 
 def check_inputs(args) -> None:
     """Check the folders that the command reads, before any work."""
-    if args.data_dir is not None and not args.data_dir.is_dir():
-        raise ExportError(f"--data-dir {args.data_dir} is not a folder; it must hold the four official archives")
+    if args.data_dir is not None:
+        problem = fm.data_dir_problem(str(args.data_dir), fm.OFFICIAL_SPLITS, "--data-dir")
+        if problem:
+            raise ExportError(problem)
     if args.cache_dir.exists() and not args.cache_dir.is_dir():
         raise ExportError(f"--cache-dir {args.cache_dir} is a file, not a folder")
 
