@@ -124,6 +124,18 @@ def test_parquet_is_split_into_files_and_row_groups(tmp_path, monkeypatch):
     assert rows == {(config, name): [8, 8, 4] if config == "fashion_mnist" else [6, 6, 6, 2] for config, name in rows}
 
 
+def test_the_image_column_is_zstd_compressed_and_lists_are_named_as_datasets_names_them(sample_export):
+    """Compression options name columns by path: a path that no longer matches leaves the column uncompressed,
+    silently. The arrays' nested lists carry `item` names, which pyarrow 10 needs to read them as Array2D."""
+    _, folder = sample_export
+    paths = {"fashion_mnist": ["image.bytes", "image.path"], "arrays": ["image.list.item.list.item"]}
+    for config, image_paths in paths.items():
+        metadata = pq.ParquetFile(folder / f"{config}/train-00000-of-00008.parquet").metadata
+        columns = [metadata.row_group(0).column(i) for i in range(metadata.num_columns)]
+        expected = {**dict.fromkeys(image_paths, "ZSTD"), "label": "SNAPPY"}
+        assert {column.path_in_schema: column.compression for column in columns} == expected
+
+
 def test_card_yaml_describes_the_files(sample_export):
     builder, folder = sample_export
     card = DatasetCard.load(folder / "README.md")

@@ -68,7 +68,7 @@ REPO_ONLY = re.compile(r"^<!-- repo-only -->\n.*?^<!-- /repo-only -->\n\n?", re.
 IMAGE_COMPRESSION = "zstd"
 IMAGE_COMPRESSION_LEVEL = 19
 # The Parquet leaf columns of each image feature: PNG files (bytes, and a path that is always null), or arrays.
-IMAGE_LEAVES = {"Image": ["image.bytes", "image.path"], "Array2D": ["image.list.element.list.element"]}
+IMAGE_LEAVES = {"Image": ["image.bytes", "image.path"], "Array2D": ["image.list.item.list.item"]}
 # Rows per row group of the arrays config, whose rows are small: each row group is one opening of its file when a
 # stream is resharded, which costs the training pipeline more than reading the pixels (docs/streaming.md).
 ARRAYS_ROW_GROUP_SIZE = 2500
@@ -160,6 +160,9 @@ def write_parquet(dataset: datasets.Dataset, path: Path) -> None:
         dataset.features.arrow_schema,
         use_content_defined_chunking=CHUNKING,
         write_page_index=True,
+        # Nested lists (the arrays config) with the `item` field names that `datasets` gives them: pyarrow 10, the
+        # oldest with Python 3.11 wheels, refuses Array2D columns whose lists are named `element` (the default).
+        use_compliant_nested_type=False,
         **column_options(dataset.features),
     ) as writer:
         for batch in dataset.with_format("arrow").iter(batch_size=row_group_size(dataset.features)):
