@@ -15,7 +15,7 @@ import pytest
 from datasets.distributed import split_dataset_by_node
 from datasets.packaged_modules.parquet.parquet import Parquet
 
-from tools import export
+from tools import export, layout
 
 SPLIT_ROWS = {"train": 60_000, "test": 10_000}
 READERS = range(1, 9)
@@ -23,7 +23,7 @@ READERS = range(1, 9)
 
 @pytest.fixture(scope="module")
 def indexed_export(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("indexed") / export.DATA_FOLDER
+    folder = tmp_path_factory.mktemp("indexed") / layout.DATA_FOLDER
     folder.mkdir()
     for split, rows in SPLIT_ROWS.items():
         export.write_parquet_files(datasets.Dataset.from_dict({"index": range(rows)}), folder, split)
@@ -40,7 +40,7 @@ def load(folder: Path, split: str, reshard: bool = True) -> datasets.IterableDat
 
 def row_groups(folder: Path, split: str) -> set[tuple[str, int]]:
     """Every (file name, row group) of a split, from the Parquet footers."""
-    files = sorted((folder / export.DATA_FOLDER).glob(f"{split}-*.parquet"))
+    files = sorted((folder / layout.DATA_FOLDER).glob(f"{split}-*.parquet"))
     return {(f.name, group) for f in files for group in range(pq.ParquetFile(f).num_row_groups)}
 
 
@@ -77,7 +77,7 @@ def assert_disjoint_and_complete(parts: list[list[int]], rows: int) -> None:
 
 def test_files_hold_the_split_in_order_in_row_groups(indexed_export):
     for split, rows in SPLIT_ROWS.items():
-        files = sorted((indexed_export / export.DATA_FOLDER).glob(f"{split}-*.parquet"))
+        files = sorted((indexed_export / layout.DATA_FOLDER).glob(f"{split}-*.parquet"))
         assert [f.name for f in files] == export.parquet_file_names(split)
         assert [i for f in files for i in pq.read_table(f)["index"].to_pylist()] == list(range(rows))
         sizes = [

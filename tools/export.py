@@ -39,7 +39,6 @@ from tools.common import REPO
 from tools.layout import (
     CARD_FILES,
     CONFIGS,
-    DATA_FOLDER,  # noqa: F401 (tests read export.DATA_FOLDER)
     DATA_FOLDERS,
     EXPORT_MANIFEST,
     FILES_PER_SPLIT,

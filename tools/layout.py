@@ -12,22 +12,14 @@ DATA_FOLDERS = {"fashion_mnist": DATA_FOLDER, "arrays": "arrays"}
 # row groups of 500 rows make 15 per train file, 120 shards in all, which 1-6 and 8 readers divide evenly.
 FILES_PER_SPLIT = 8
 ROW_GROUP_SIZE = 500
+# The card's `configs`: each config's splits are the Parquet files in its folder; `fashion_mnist` is the default.
 CONFIGS = [
     {
-        "config_name": "fashion_mnist",
-        "data_files": [
-            {"split": "train", "path": "fashion_mnist/train-*"},
-            {"split": "test", "path": "fashion_mnist/test-*"},
-        ],
-        "default": True,
-    },
-    {
-        "config_name": "arrays",
-        "data_files": [
-            {"split": "train", "path": "arrays/train-*"},
-            {"split": "test", "path": "arrays/test-*"},
-        ],
-    },
+        "config_name": name,
+        "data_files": [{"split": split, "path": f"{folder}/{split}-*"} for split in ("train", "test")],
+        **({"default": True} if name == DATA_FOLDER else {}),
+    }
+    for name, folder in DATA_FOLDERS.items()
 ]
 # Repository files that the card links to, copied beside it into the exported folder (and so to the Hub).
 CARD_FILES = (
