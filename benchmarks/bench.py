@@ -41,6 +41,7 @@ from benchmarks.figures import BATCH_SIZE, BUILD_MEASURES, CONFIGS, EXPORTED, VA
 from tools.common import REPO, archives_dir
 from tools.export import write_folder
 from tools.fast_path import as_arrays
+from tools.layout import DATA_FOLDERS
 
 PROG = "benchmarks.bench"
 DEFAULT_JSON = REPO / "build" / "bench" / "results.json"
@@ -185,7 +186,8 @@ def load_folder(args, folder: Path, work: Path, results: Results) -> list[str]:
 
     archives = [archive for split in measure.splits_of(args.config) for archive in (split.images, split.labels)]
     results.set("archives_bytes", sum(archive.num_bytes for archive in archives))
-    sizes = {config: [path.stat().st_size for path in (folder / config).glob("*.parquet")] for config in CONFIGS}
+    files = {config: (folder / DATA_FOLDERS[config]).glob("*.parquet") for config in CONFIGS}
+    sizes = {config: [path.stat().st_size for path in paths] for config, paths in files.items()}
     configs = [config for config in CONFIGS if sizes[config]]
     for config in configs:
         results.set(figures.download_figure(config), sum(sizes[config]))

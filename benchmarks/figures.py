@@ -4,8 +4,10 @@ printed table. A figure of unit "s" or "us/image" carries its CPU time beside it
 import dataclasses
 import operator
 
+from tools.layout import DATA_FOLDERS
+
 BATCH_SIZE = 256
-CONFIGS = ("fashion_mnist", "arrays")  # the export's configs; the first is the default
+CONFIGS = tuple(DATA_FOLDERS)  # the export's configs; the first is the default
 OPERATORS = {"<=": operator.le, "<": operator.lt, ">=": operator.ge}
 
 
