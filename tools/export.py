@@ -34,7 +34,7 @@ from huggingface_hub.errors import HfHubHTTPError, HFValidationError
 from huggingface_hub.utils import validate_repo_id
 
 import fashion_mnist as fm
-from tools import cli
+from tools import cli, paths
 from tools.common import REPO
 from tools.layout import (
     CARD_FILES,
@@ -533,9 +533,7 @@ def usage_problems(args) -> list[str]:
 def check_inputs(args) -> None:
     """Check the folders that the command reads, before any work."""
     if args.data_dir is not None:
-        problem = fm.data_dir_problem(str(args.data_dir), fm.OFFICIAL_SPLITS, "--data-dir")
-        if problem:
-            raise ExportError(problem)
+        paths.check_data_dir(args.data_dir)
     if args.cache_dir.exists() and not args.cache_dir.is_dir():
         raise ExportError(f"--cache-dir {args.cache_dir} is a file, not a folder")
 

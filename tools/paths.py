@@ -1,6 +1,6 @@
-"""The paths of the tools other than tools.export: the archives' folder and each output checked before any work,
-and outputs written under a temporary name and renamed into place, so that an error or a signal leaves each output
-as it was or whole, never half-written.
+"""The paths of the tools: the archives' folder checked before any work (tools.export too), and, for the tools other
+than tools.export, each output checked before any work and written under a temporary name and renamed into place,
+so that an error or a signal leaves each output as it was or whole, never half-written.
 
     data_dir = paths.check_data_dir(args.data_dir)
     out = paths.check_output_file(args.out, "--out")
