@@ -407,7 +407,10 @@ def script_branch_operations(remote_files=()) -> list:
 
 
 def publish(repo_id: str, folder: Path, token: str | None, dry_run: bool) -> dict:
-    """Push `folder` to `main` and the loading script to `script`; return the operations per branch."""
+    """Push `folder` to `main` and the loading script to `script`; return the operations per branch.
+
+    One `create_commit` per branch, not `upload_folder`: with `hf_xet` installed, `upload_folder` may split a folder
+    into several commits, and between them the Hub would serve a dataset half old and half new."""
     try:
         config = verify_folder(folder)
     except VerificationError as error:
