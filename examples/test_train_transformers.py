@@ -213,7 +213,7 @@ def test_epochs_need_the_split_size(sample_export, tmp_path):
         train_transformers.steps_for_epochs(train, epochs=1, batch_size=16)
 
 
-def test_fine_tunes_a_checkpoint_through_its_image_processor(sample_export, tmp_path):
+def test_fine_tunes_a_checkpoint_through_its_image_processor(sample_export, streaming_loads, tmp_path):
     # A stand-in for a pretrained checkpoint: RGB input, another number of classes, its own processor.
     checkpoint = tmp_path / "checkpoint"
     config = ResNetConfig(embedding_size=8, hidden_sizes=[8, 16], depths=[1, 1], layer_type="basic", num_labels=3)
@@ -225,5 +225,7 @@ def test_fine_tunes_a_checkpoint_through_its_image_processor(sample_export, tmp_
     )
 
     assert metrics["examples"] == 40
+    # The checkpoint's processor wants PIL images: the default config, not the arrays.
+    assert streaming_loads == [((str(sample_export),), {"streaming": True})]
     saved = AutoModelForImageClassification.from_pretrained(tmp_path / "model")
     assert saved.config.id2label == dict(enumerate(fm.CLASS_NAMES))

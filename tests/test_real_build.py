@@ -113,6 +113,22 @@ def test_each_config_downloads_fewer_bytes_than_the_archives(real_build, officia
     assert archives_mb == f"{archives / 1e6:.1f}"
 
 
+@pytest.mark.parametrize("config", ["fashion_mnist", "arrays"])
+def test_the_benchmark_doc_states_the_bytes_this_export_writes(real_build, config):
+    """docs/benchmark.md, Storage: `| `CONFIG/*.parquet` (train + test)... | **TOTAL** (TRAIN + TEST) |`."""
+    _, folder = real_build
+    split_bytes = {
+        split: sum(p.stat().st_size for p in (folder / config).glob(f"{split}-*.parquet")) for split in SPLIT_SIZES
+    }
+    doc = (REPO / "docs" / "benchmark.md").read_text()
+    row = re.search(
+        rf"^\| `{config}/\*\.parquet` \(train \+ test\).*\*\*([\d,]+)\*\* \(([\d,]+) \+ ([\d,]+)\) \|$", doc, re.M
+    )
+    assert row is not None, f"the Storage row of {config}"
+    total, train, test = (int(number.replace(",", "")) for number in row.groups())
+    assert (total, train, test) == (sum(split_bytes.values()), split_bytes["train"], split_bytes["test"])
+
+
 def test_a_second_build_exports_the_same_bytes(real_build, official_dir, tmp_path):
     """From the archives on disk, in one process (the first build downloaded them, in two)."""
     _, folder = real_build

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import datasets
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -318,6 +319,25 @@ def test_extra_files_are_listed_not_refused(folder, capsys):
         "not part of the export (not published): docs/draft.md",
         "not part of the export (not published): notes.txt",
     ]
+
+
+@pytest.mark.parametrize(
+    "original, stray",
+    [
+        (parquet("train", 0), "fashion_mnist/train-extra.parquet"),
+        (arrays_parquet("test", 0), "arrays/test-00000-of-00008 (copy).parquet"),
+    ],
+)
+def test_a_stray_file_that_would_join_a_split_is_refused(folder, original, stray):
+    """The card's data_files (`fashion_mnist/train-*`) match it: a stream of the split would hold its rows too."""
+    shutil.copy(folder / original, folder / stray)
+    config, split = stray.split("/")[0], stray.split("/")[1].split("-")[0]
+    streamed = datasets.load_dataset(str(folder), config, split=split, streaming=True)
+    assert sum(1 for _ in streamed) > {s.split: s.num_examples for s in fm.SAMPLE_SPLITS}[split]
+    with pytest.raises(verify.VerificationError) as raised:
+        verify.verify_folder(folder)
+    assert raised.value.file == stray
+    assert "load_dataset would read it into that split" in raised.value.problem
 
 
 def run_verify(*args):

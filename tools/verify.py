@@ -59,10 +59,29 @@ def verify_folder(folder: Path) -> str:
     for name in layout.export_files():
         check_regular_file(folder, name)
     config = check_card(folder)
+    check_no_stray_data_files(folder)
     for data_config in layout.DATA_FOLDERS:
         for split in CONFIG_SPLITS[config]:
             check_split(folder, split, data_config)
     return config
+
+
+def check_no_stray_data_files(folder: Path) -> None:
+    """`load_dataset` reads every file that a config's `data_files` pattern matches: a file there that the export
+    did not write would join the split."""
+    expected = set(layout.export_files())
+    for config in layout.CONFIGS:
+        for data_files in config["data_files"]:
+            for path in sorted(folder.glob(data_files["path"])):
+                name = path.relative_to(folder).as_posix()
+                if name not in expected:
+                    raise VerificationError(
+                        folder,
+                        name,
+                        f"not a file of the export, but it matches {data_files['path']}, the card's data_files of "
+                        f"the {data_files['split']} split ({config['config_name']}): load_dataset would read it "
+                        "into that split. Move it out of the folder",
+                    )
 
 
 def extra_files(folder: Path) -> list[str]:
