@@ -3,6 +3,7 @@
 import hashlib
 import os
 import re
+import shutil
 import subprocess
 import sys
 
@@ -309,6 +310,7 @@ def test_an_empty_folder_or_an_earlier_export_is_written(tmp_path, earlier_expor
 def flag_refusals(tmp_path):
     a_file = tmp_path / "file.txt"
     a_file.write_text("not a folder")
+    archives = shutil.copytree(SAMPLE_DIR, tmp_path / "archives")
     return {
         "--dry-run without --push": (["--sample", "--dry-run"], 2, r"--dry-run lists what --push would upload"),
         "--num-proc 0": (["--sample", "--num-proc", "0"], 2, r"argument --num-proc: must be 1 or more, not 0"),
@@ -318,6 +320,17 @@ def flag_refusals(tmp_path):
         "empty --base-url": (["--base-url", ""], 2, r"--base-url is empty"),
         "--data-dir a file": (["--data-dir", str(a_file)], 1, r"--data-dir .+file\.txt is not a folder: give the"),
         "--cache-dir a file": (["--sample", "--cache-dir", str(a_file)], 1, r"--cache-dir .+ is a file, not a folder"),
+        "--cache-dir the repository": (["--sample", "--cache-dir", str(REPO)], 1, r"--cache-dir .+ is the repository"),
+        "--cache-dir in dummy/": (
+            ["--sample", "--cache-dir", str(SAMPLE_DIR / "cache")],
+            1,
+            r"--cache-dir .+ is in the sample archives",
+        ),
+        "--cache-dir the --data-dir": (
+            ["--data-dir", str(archives), "--cache-dir", str(archives)],
+            1,
+            r"--cache-dir .+ is in the archives of --data-dir \(.+archives\): the cache would be written among",
+        ),
         "--push with --sample": (
             ["--sample", "--push", "someone/fashion_mnist"],
             2,
@@ -339,6 +352,9 @@ def flag_refusals(tmp_path):
         "empty --base-url",
         "--data-dir a file",
         "--cache-dir a file",
+        "--cache-dir the repository",
+        "--cache-dir in dummy/",
+        "--cache-dir the --data-dir",
         "--push with --sample",
         "--push without a token",
         "--push a bad repository id",
@@ -355,3 +371,7 @@ def test_a_flag_combination_that_cannot_work_is_refused_up_front(case, tmp_path)
     assert re.search(message, one_error(stderr))
     assert "Getting" not in stderr
     assert not (tmp_path / "hub").exists() and not (tmp_path / "cache").exists(), "nothing is built or written"
+    assert sorted(path.name for path in (tmp_path / "archives").iterdir()) == sorted(
+        p.name for p in SAMPLE_DIR.iterdir()
+    )
+    assert not (SAMPLE_DIR / "cache").exists() and not (REPO / "fashion_mnist_sample").exists()

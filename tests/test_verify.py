@@ -367,6 +367,19 @@ def test_the_command_on_a_missing_folder(tmp_path):
     )
 
 
+def test_the_command_refuses_an_empty_path_and_the_repository():
+    assert run_verify("") == (
+        2,
+        "",
+        "tools.verify: error: argument folder: an empty path is not a folder (--help lists the options)\n",
+    )
+    code, _, stderr = run_verify(".")  # run in the repository
+    assert (code, stderr) == (
+        1,
+        f"tools.verify: error: .: the repository, not an export (the export writes {REPO}/build/hub)\n",
+    )
+
+
 def test_publishing_verifies_first(folder):
     with pytest.raises(export.ExportError, match="it holds a sample build"):
         export.publish("someone/fashion_mnist", folder, token=None, dry_run=True)

@@ -14,6 +14,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable
+from pathlib import Path
 
 import psutil
 
@@ -53,6 +54,19 @@ def tool_parser(description: str) -> argparse.ArgumentParser:
     )
     parser.add_argument("--debug", action="store_true", default=debug_default(), help=DEBUG_HINT)
     return parser
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    def error(self, message):
+        """A usage error in one line (argparse prints the usage too), exit code 2 as argparse gives."""
+        self.exit(2, f"{self.prog}: error: {message} (--help lists the options)\n")
+
+
+def path_argument(value: str) -> Path:
+    """A path argument that may not be empty: `Path("")` would be the current folder."""
+    if not value.strip():
+        raise argparse.ArgumentTypeError("an empty path is not a folder")
+    return Path(value)
 
 
 def user_error(error: BaseException | None, user_errors=()) -> BaseException | None:

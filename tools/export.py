@@ -461,18 +461,6 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
         return f"{action.help} (default: {action.default})"
 
 
-class ArgumentParser(argparse.ArgumentParser):
-    def error(self, message):
-        """A usage error in one line (argparse prints the usage too), exit code 2 as argparse gives."""
-        self.exit(2, f"{self.prog}: error: {message} (--help lists the options)\n")
-
-
-def path_argument(value: str) -> Path:
-    if not value.strip():
-        raise argparse.ArgumentTypeError("an empty path is not a folder")  # Path("") would be the current folder
-    return Path(value)
-
-
 def positive_int(value: str) -> int:
     number = int(value)
     if number < 1:
@@ -481,19 +469,21 @@ def positive_int(value: str) -> int:
 
 
 def parse_args(argv):
-    parser = ArgumentParser(prog=PROG, description=__doc__, formatter_class=HelpFormatter)
+    parser = cli.ArgumentParser(prog=PROG, description=__doc__, formatter_class=HelpFormatter)
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--sample", action="store_true", help="build from the bundled sample archives (dummy/)")
-    source.add_argument("--data-dir", type=path_argument, help="folder holding the four official .gz archives")
+    source.add_argument("--data-dir", type=cli.path_argument, help="folder holding the four official .gz archives")
     source.add_argument(
         "--base-url",
         action="append",
         help="host to download from (repeatable, tried in order; default: " + ", then ".join(fm.BASE_URLS) + ")",
     )
     parser.add_argument(
-        "--out", type=path_argument, default=DEFAULT_OUT, help="folder to write: new, empty, or an earlier export"
+        "--out", type=cli.path_argument, default=DEFAULT_OUT, help="folder to write: new, empty, or an earlier export"
     )
-    parser.add_argument("--cache-dir", type=path_argument, default=DEFAULT_CACHE, help="datasets cache for the build")
+    parser.add_argument(
+        "--cache-dir", type=cli.path_argument, default=DEFAULT_CACHE, help="datasets cache for the build"
+    )
     parser.add_argument(
         "--num-proc",
         type=positive_int,
@@ -539,6 +529,17 @@ def check_inputs(args) -> None:
         paths.check_data_dir(args.data_dir)
     if args.cache_dir.exists() and not args.cache_dir.is_dir():
         raise ExportError(f"--cache-dir {args.cache_dir} is a file, not a folder")
+    cache = args.cache_dir.resolve()
+    read_only = [(SAMPLE_ARCHIVES, "the sample archives")]
+    if args.data_dir:
+        read_only.append((Path(args.data_dir).resolve(), "the archives of --data-dir"))
+    where = "the repository" if cache == REPO else None
+    where = where or next((f"in {what} ({folder})" for folder, what in read_only if cache.is_relative_to(folder)), None)
+    if where:
+        raise ExportError(
+            f"--cache-dir {cache} is {where}: the cache would be written among those files. "
+            f"Give a folder of its own (default: {DEFAULT_CACHE})"
+        )
 
 
 def log(message: str) -> None:

@@ -56,6 +56,8 @@ def verify_folder(folder: Path) -> str:
     folder = Path(folder)
     if not folder.is_dir():
         raise VerificationError(folder, "", "not a folder" if folder.exists() else "no such folder")
+    if folder.resolve() == REPO:
+        raise VerificationError(folder, "", f"the repository, not an export (the export writes {DEFAULT_FOLDER})")
     for name in layout.export_files():
         check_regular_file(folder, name)
     config = check_card(folder)
@@ -341,11 +343,15 @@ def report(folder: Path) -> str:
 
 
 def parse_args(argv):
-    parser = argparse.ArgumentParser(
+    parser = cli.ArgumentParser(
         prog="tools.verify", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "folder", nargs="?", type=Path, default=DEFAULT_FOLDER, help=f"the export folder (default: {DEFAULT_FOLDER})"
+        "folder",
+        nargs="?",
+        type=cli.path_argument,
+        default=DEFAULT_FOLDER,
+        help=f"the export folder (default: {DEFAULT_FOLDER})",
     )
     parser.add_argument(
         "--debug",
