@@ -6,8 +6,8 @@
 For each PNG encoding: CPU time to encode an image, the PNG bytes, Pillow's CPU time to decode one (the best of
 3 passes over 10,000 images), and the bytes of the 8 train files that tools.export would write with each image
 codec (its column options otherwise: 500-row groups, content-defined chunking, page index, statistics). Then the
-same for the images as (28, 28) uint8 arrays (the `arrays` config). Every variant is checked to decode to the
-archive's pixels. The figures are in docs/benchmark.md ("Storage: encoding and compression").
+same for the images as (28, 28) uint8 arrays (the `arrays` config). That every encoding decodes to the archive's
+pixels is tested (tests/test_reading_paths.py). The figures: docs/benchmark.md ("Storage: encoding and compression").
 """
 
 import io
@@ -23,7 +23,7 @@ import PIL.Image
 import pyarrow.parquet as pq
 
 import fashion_mnist as fm
-from tools import cli, export
+from tools import cli, common, export, paths
 
 DECODED_IMAGES = 10_000
 CODECS = (("none", None, 500), ("zstd", 9, 500), ("zstd", 19, 500), ("zstd", 19, 1000))
@@ -60,14 +60,9 @@ ENCODINGS = {
 }
 
 
-def train_split(data_dir: Path) -> tuple[np.ndarray, np.ndarray]:
-    split = fm.OFFICIAL_SPLITS[0]
-    archives = []
-    for archive in (split.images, split.labels):
-        data = (data_dir / archive.filename).read_bytes()
-        fm.verify_archive(data, archive, str(data_dir / archive.filename))
-        archives.append(data)
-    return fm.read_split(*archives, split)
+def arrays_dataset(images: np.ndarray, labels: np.ndarray) -> datasets.Dataset:
+    """The split as the `arrays` config holds it."""
+    return datasets.Dataset.from_dict({"image": images, "label": labels}, features=fm.features(arrays=True))
 
 
 def decode_microseconds(pngs: list[bytes]) -> float:
@@ -103,13 +98,6 @@ def parquet_bytes(dataset: datasets.Dataset, codec: str, level, row_group: int, 
     return total
 
 
-def check_pngs(pngs: list[bytes], images: np.ndarray) -> None:
-    for png, expected in zip(pngs, images, strict=True):
-        with PIL.Image.open(io.BytesIO(png)) as image:
-            if not np.array_equal(np.asarray(image), expected):
-                raise AssertionError("a PNG does not decode to the archive's pixels")
-
-
 def codec_table(dataset: datasets.Dataset, folder: Path) -> list[str]:
     lines = []
     for codec, level, row_group in CODECS:
@@ -123,22 +111,19 @@ def codec_table(dataset: datasets.Dataset, folder: Path) -> list[str]:
 
 
 def run(data_dir: Path) -> None:
-    images, labels = train_split(data_dir)
+    images, labels = common.load_official(paths.check_data_dir(data_dir))["train"]
     print(f"train split: {len(labels):,} images; bytes of its 8 Parquet files per image codec")
     with tempfile.TemporaryDirectory() as work:
         for name, encode in ENCODINGS.items():
             start = cpu_seconds()
             pngs = list(encode(images))
             encoded = (cpu_seconds() - start) / len(pngs) * 1e6
-            check_pngs(pngs, images)
             rows = {"image": [{"bytes": png, "path": None} for png in pngs], "label": labels.tolist()}
             dataset = datasets.Dataset.from_dict(rows, features=fm.features())
             print(f"  {name}: encode {encoded:.1f} µs, {sum(map(len, pngs)) / len(pngs):.1f} bytes per PNG, "
                   f"Pillow decode {decode_microseconds(pngs):.1f} µs")  # fmt: skip
             print("\n".join(codec_table(dataset, Path(work))))
-        arrays = datasets.Dataset.from_dict({"image": images, "label": labels}, features=fm.features(arrays=True))
-        if not np.array_equal(arrays.with_format("numpy", dtype=np.uint8)[:]["image"], images):
-            raise AssertionError("the arrays are not the archive's pixels")
+        arrays = arrays_dataset(images, labels)
         print("  (28, 28) uint8 arrays (the arrays config):")
         print("\n".join(codec_table(arrays, Path(work))))
 

@@ -39,7 +39,8 @@ from transformers import (
     set_seed,
 )
 
-# Where `python -m tools.export` writes the Hub-ready folder by default.
+# Where `python -m tools.export` writes the Hub-ready folder by default (tools.common.EXPORT_FOLDER), spelled out
+# here: the example imports none of the repository's modules, so that a copy of it runs anywhere.
 DEFAULT_DATASET = str(Path(__file__).resolve().parent.parent / "build" / "hub")
 DEFAULT_OUTPUT_DIR = "build/train_transformers"
 EPOCHS = 10

@@ -163,6 +163,7 @@ def test_full_export_shows_progress_and_publishing_it_needs_no_rebuild(official_
     listed = stdout.split("Would push to someone/fashion_mnist@script:")[0].splitlines()
     assert listed == ["Would push to someone/fashion_mnist@main:", *(f"  add {name}" for name in main_files)]
     assert "Would push to someone/fashion_mnist@script:\n  add fashion_mnist.py" in stdout
+    assert "A push also deletes every other file of those branches but .gitattributes" in stderr
     assert digests(out) == before
 
 

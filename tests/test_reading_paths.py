@@ -1,10 +1,15 @@
-"""Every way the benchmark reads an exported split gives the archives' pixels and labels: `with_format("numpy")`
-batches and the card's fast path (plain iteration is checked in test_export.py and test_real_build.py)."""
+"""Every way the benchmarks read an exported split gives the archives' pixels and labels: `with_format("numpy")`
+batches and the card's fast path (plain iteration is checked in test_export.py and test_real_build.py); every image
+encoding and the arrays that benchmarks.storage measures hold the archives' pixels."""
+
+import io
 
 import datasets
 import numpy as np
+import PIL.Image
 import pytest
 
+from benchmarks import storage
 from benchmarks.figures import BATCH_SIZE
 from tests.archives import archive_arrays
 from tests.fixtures import SAMPLE_DIR
@@ -43,3 +48,20 @@ def test_the_official_export_reads_as_its_archives(official_server, official_dir
     builder = export.build(base_urls=[official_server], cache_dir=str(tmp_path / "build"), num_proc=2)
     folder = export.write_folder(builder, tmp_path / "hub")
     check_every_reading_path(folder, official_dir, tmp_path)
+
+
+@pytest.mark.parametrize("encoding", storage.ENCODINGS)
+def test_each_png_encoding_the_storage_benchmark_measures_is_lossless(encoding):
+    images, _ = archive_arrays(SAMPLE_DIR, "train")
+    pngs = list(storage.ENCODINGS[encoding](images))
+    assert len(pngs) == len(images)
+    for png, expected in zip(pngs, images, strict=True):
+        with PIL.Image.open(io.BytesIO(png)) as image:
+            assert image.mode == "L"
+            np.testing.assert_array_equal(np.asarray(image), expected)
+
+
+def test_the_arrays_the_storage_benchmark_measures_are_the_pixels():
+    images, labels = archive_arrays(SAMPLE_DIR, "train")
+    arrays = storage.arrays_dataset(images, labels)
+    np.testing.assert_array_equal(arrays.with_format("numpy", dtype=np.uint8)[:]["image"], images)

@@ -13,6 +13,8 @@ REPO = Path(__file__).resolve().parent.parent
 # downloads them unless given --data-dir), at the four official archives.
 ARCHIVES_VARIABLE = "FASHION_MNIST_ARCHIVES"
 DEFAULT_ARCHIVES = REPO.parent / "shared" / "fashion-mnist"
+# Where tools.export writes the Hub-ready folder by default, and where tools.verify and the benchmarks look for it.
+EXPORT_FOLDER = REPO / "build" / "hub"
 
 
 def archives_dir() -> Path:

@@ -35,7 +35,7 @@ from huggingface_hub.utils import validate_repo_id
 
 import fashion_mnist as fm
 from tools import cli, paths
-from tools.common import REPO
+from tools.common import EXPORT_FOLDER, REPO
 from tools.layout import (
     CARD_FILES,
     CONFIGS,
@@ -52,7 +52,6 @@ from tools.layout import (
 from tools.verify import VerificationError, verify_folder
 
 CARD = REPO / "README.md"
-DEFAULT_OUT = REPO / "build" / "hub"
 # Builds get a cache of their own: in the user's default cache, a sample build would be what an offline
 # `load_dataset("fashion_mnist")` falls back to.
 DEFAULT_CACHE = REPO / "build" / "cache"
@@ -479,7 +478,7 @@ def parse_args(argv):
         help="host to download from (repeatable, tried in order; default: " + ", then ".join(fm.BASE_URLS) + ")",
     )
     parser.add_argument(
-        "--out", type=cli.path_argument, default=DEFAULT_OUT, help="folder to write: new, empty, or an earlier export"
+        "--out", type=cli.path_argument, default=EXPORT_FOLDER, help="folder to write: new, empty, or an earlier export"
     )
     parser.add_argument(
         "--cache-dir", type=cli.path_argument, default=DEFAULT_CACHE, help="datasets cache for the build"
@@ -572,6 +571,11 @@ def export(args) -> None:
             for op in operations:
                 verb = "add" if isinstance(op, CommitOperationAdd) else "delete"
                 print(f"  {verb} {op.path_in_repo}")
+        if args.dry_run:
+            log(
+                "A push also deletes every other file of those branches but .gitattributes; "
+                "a dry run does not ask the Hub which."
+            )
 
 
 def main(argv=None) -> int:

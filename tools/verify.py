@@ -27,9 +27,8 @@ from PIL import Image, UnidentifiedImageError
 
 import fashion_mnist as fm
 from tools import cli, layout
-from tools.common import REPO
+from tools.common import EXPORT_FOLDER, REPO
 
-DEFAULT_FOLDER = REPO / "build" / "hub"
 FEATURES = {config: fm.features(arrays=config == "arrays") for config in layout.DATA_FOLDERS}
 COLUMN_TYPES = {"fashion_mnist": "image: struct, label: int64", "arrays": "image: list<list<uint8>>, label: int64"}
 CONFIG_SPLITS = {"fashion_mnist": fm.OFFICIAL_SPLITS, "sample": fm.SAMPLE_SPLITS}
@@ -57,7 +56,7 @@ def verify_folder(folder: Path) -> str:
     if not folder.is_dir():
         raise VerificationError(folder, "", "not a folder" if folder.exists() else "no such folder")
     if folder.resolve() == REPO:
-        raise VerificationError(folder, "", f"the repository, not an export (the export writes {DEFAULT_FOLDER})")
+        raise VerificationError(folder, "", f"the repository, not an export (the export writes {EXPORT_FOLDER})")
     for name in layout.export_files():
         check_regular_file(folder, name)
     config = check_card(folder)
@@ -350,8 +349,8 @@ def parse_args(argv):
         "folder",
         nargs="?",
         type=cli.path_argument,
-        default=DEFAULT_FOLDER,
-        help=f"the export folder (default: {DEFAULT_FOLDER})",
+        default=EXPORT_FOLDER,
+        help=f"the export folder (default: {EXPORT_FOLDER})",
     )
     parser.add_argument(
         "--debug",
