@@ -36,7 +36,7 @@ from benchmarks.figures import BATCH_SIZE
 from examples import train_transformers
 from tools.common import EXPORT_FOLDER
 
-TARGET_PIPELINE_MICROSECONDS = 10  # CPU per training example, all processes together (issue 17)
+TARGET_PIPELINE_MICROSECONDS = 10  # CPU per training example, all processes together
 PIPELINE_EPOCHS = 3
 ROUNDS = 3
 WORKER_COUNTS = (1, 2)

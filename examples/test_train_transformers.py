@@ -44,8 +44,8 @@ metrics = train_transformers.main(sys.argv[2:])
 with open(os.path.join(sys.argv[1], "rank" + os.environ["RANK"] + ".json"), "w") as file:
     json.dump({"seen": seen, "losses": metrics["losses"], "examples": metrics.get("examples")}, file)
 """
-# A short run on the official data: 60 steps of 128 examples, an eighth of an epoch. A run of 40 steps reached
-# 78 % test accuracy (docs/training.md); images and labels that do not belong together stay near chance (10 %).
+# A short run on the official data: 60 steps of 128 examples, an eighth of an epoch, learns well above chance
+# (short runs measured: docs/training.md, Threads); images and labels that do not belong together stay near 10 %.
 SHORT_RUN_STEPS = 60
 SHORT_RUN_MIN_ACCURACY = 0.6
 

@@ -208,8 +208,6 @@ def test_a_host_too_slow_or_sending_too_much_is_abandoned_with_a_reason(tmp_path
     if behavior == "trickle":
         # A trickle of one byte per 0.3 s would take 2 hours: it is given up at its deadline.
         assert deadline <= elapsed < deadline + 5 < len(GOOD[TRAIN_IMAGES]) * TRICKLE_INTERVAL
-    else:
-        assert elapsed < deadline
 
 
 def test_a_full_downloads_folder_is_named_and_no_other_host_is_tried(tmp_path):

@@ -153,3 +153,23 @@ def test_each_dataloader_worker_reads_its_own_shards(indexed_export, num_workers
     # The test split, the smaller: 24 row groups in 8 files, enough shards for 8 workers either way.
     by_worker = worker_rows(load(indexed_export, "test", reshard=reshard), num_workers)
     assert_disjoint_and_complete(by_worker, SPLIT_ROWS["test"])
+
+
+@pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="needs torch: runs in the examples venv")
+def test_the_streaming_benchmark_measures_every_reader_of_a_sample_export(tmp_path, capsys):
+    from benchmarks import streaming
+
+    folder = export.write_folder(
+        export.build(config_name="sample", cache_dir=str(tmp_path / "cache")), tmp_path / "hub"
+    )
+    figures = streaming.main([str(folder), "--rounds", "1"])
+    rows = 60  # the sample's training examples
+    epochs = streaming.PIPELINE_EPOCHS
+    assert {w: f["rows"] for w, f in figures["pipeline"].items()} == {1: rows * epochs, 2: rows * epochs}
+    assert {w: f["rows"] for w, f in figures["workers"].items()} == {1: rows, 2: rows}
+    assert figures["whole"]["rows"] == rows
+    assert [r["rows"] for r in figures["ranks"]] == [rows // 2, rows // 2]
+    assert sum(r["rows"] for r in figures["unsharded"]) == rows
+    printed = capsys.readouterr().out
+    assert printed.count(f"<= {streaming.TARGET_PIPELINE_MICROSECONDS}") == 2, "the target beside each worker count"
+    assert f"target >= {streaming.TARGET_WORKER_SPEEDUP}x" in printed
