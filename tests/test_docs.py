@@ -162,3 +162,13 @@ def test_links_and_images_resolve_in_the_exported_folder(exported):
     for document in documents:
         assert broken_links(document, exported) == [], document.relative_to(exported)
     assert "images/examples.png" in relative_links((exported / "README.md").read_text(encoding="utf-8"))
+
+
+def test_each_document_on_the_hub_says_where_its_commands_run(exported):
+    documents = [name for name in export.CARD_FILES if name.endswith(".md")]
+    assert documents and all(name.startswith("docs/") for name in documents)
+    for name in documents:
+        repository_text, hub_text = (REPO / name).read_text("utf-8"), (exported / name).read_text("utf-8")
+        title, links, _ = repository_text.split("\n\n", 2)
+        assert hub_text.startswith(f"{title}\n\n{links}\n\n{export.HUB_DOCUMENT_NOTE}\n\n"), name
+        assert hub_text.replace(f"{export.HUB_DOCUMENT_NOTE}\n\n", "", 1) == export.hub_text(repository_text), name

@@ -60,6 +60,12 @@ PROG = "tools.export"
 # What a user can cause and fix, besides cli.USER_ERRORS: reported in one line, without a traceback.
 USER_ERRORS = (HfHubHTTPError, VerificationError)
 # Card text between these marker lines is for the repository only (setup commands): the Hub card leaves it out.
+# Under the title of each document of docs/ on the Hub, whose visitors have the data but not the code.
+HUB_DOCUMENT_NOTE = (
+    "> This page documents how the dataset here was built and measured. Its commands run in a clone of the source "
+    "repository that builds it (its tools, tests, examples and benchmarks); this Hub repository holds the data, the "
+    "card with these pages, and the loading script in its `script` branch."
+)
 REPO_ONLY = re.compile(r"^<!-- repo-only -->\n.*?^<!-- /repo-only -->\n\n?", re.MULTILINE | re.DOTALL)
 # The codec of the image column, which datasets' own writer leaves uncompressed when it holds PNG files. Chosen
 # from the sizes and decoding times in docs/benchmark.md ("Storage: encoding and compression").
@@ -189,11 +195,22 @@ def column_options(features: datasets.Features) -> dict:
     }
 
 
+def hub_document(text: str) -> str:
+    """A document of docs/ as the Hub shows it: without its repository-only parts, and with a note under its title
+    and links that says where its commands run."""
+    title, links, rest = hub_text(text).split("\n\n", 2)
+    return "\n\n".join([title, links, HUB_DOCUMENT_NOTE, rest])
+
+
 def copy_card_files(folder: Path) -> None:
-    """Copy the files that the card links to (CARD_FILES) into `folder`, at the same relative paths."""
+    """Copy the files that the card links to (CARD_FILES) into `folder`, at the same relative paths; the documents
+    of docs/ as the Hub shows them."""
     for name in CARD_FILES:
         (folder / name).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(REPO / name, folder / name)
+        if name.startswith("docs/"):
+            (folder / name).write_text(hub_document((REPO / name).read_text(encoding="utf-8")), encoding="utf-8")
+        else:
+            shutil.copyfile(REPO / name, folder / name)
 
 
 def check_out(out: Path, data_dir=None, cache_dir=None) -> Path:
