@@ -34,6 +34,7 @@ from datasets.distributed import split_dataset_by_node
 
 from benchmarks.figures import BATCH_SIZE
 from examples import train_transformers
+from tools import cli
 from tools.common import EXPORT_FOLDER
 
 TARGET_PIPELINE_MICROSECONDS = 10  # CPU per training example, all processes together
@@ -186,7 +187,9 @@ def main(argv=None) -> dict:
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("folder", nargs="?", type=Path, default=EXPORT_FOLDER, help="export folder (%(default)s)")
+    parser.add_argument(
+        "folder", nargs="?", type=cli.path_argument, default=EXPORT_FOLDER, help="export folder (%(default)s)"
+    )
     parser.add_argument("--rounds", type=int, default=ROUNDS, help="epochs per worker count (%(default)s)")
     return parser.parse_args(argv)
 

@@ -45,7 +45,7 @@ with open(os.path.join(sys.argv[1], "rank" + os.environ["RANK"] + ".json"), "w")
     json.dump({"seen": seen, "losses": metrics["losses"], "examples": metrics.get("examples")}, file)
 """
 # A short run on the official data: 60 steps of 128 examples, an eighth of an epoch, learns well above chance
-# (short runs measured: docs/training.md, Threads); images and labels that do not belong together stay near 10 %.
+# (short runs measured: docs/training.md, Threads); images and labels that do not belong together stay near chance.
 SHORT_RUN_STEPS = 60
 SHORT_RUN_MIN_ACCURACY = 0.6
 

@@ -170,5 +170,6 @@ def test_each_document_on_the_hub_says_where_its_commands_run(exported):
     for name in documents:
         repository_text, hub_text = (REPO / name).read_text("utf-8"), (exported / name).read_text("utf-8")
         title, links, _ = repository_text.split("\n\n", 2)
+        assert title.startswith("# ") and links.startswith("[The dataset card](../README.md)"), name
         assert hub_text.startswith(f"{title}\n\n{links}\n\n{export.HUB_DOCUMENT_NOTE}\n\n"), name
         assert hub_text.replace(f"{export.HUB_DOCUMENT_NOTE}\n\n", "", 1) == export.hub_text(repository_text), name

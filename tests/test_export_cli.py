@@ -312,6 +312,7 @@ def flag_refusals(tmp_path):
     a_file = tmp_path / "file.txt"
     a_file.write_text("not a folder")
     archives = shutil.copytree(SAMPLE_DIR, tmp_path / "archives")
+    named_like_the_cache = shutil.copytree(SAMPLE_DIR, tmp_path / "above" / "fashion_mnist")
     return {
         "--dry-run without --push": (["--sample", "--dry-run"], 2, r"--dry-run lists what --push would upload"),
         "--num-proc 0": (["--sample", "--num-proc", "0"], 2, r"argument --num-proc: must be 1 or more, not 0"),
@@ -331,6 +332,11 @@ def flag_refusals(tmp_path):
             ["--data-dir", str(archives), "--cache-dir", str(archives)],
             1,
             r"--cache-dir .+ is in the archives of --data-dir \(.+archives\): the cache would be written among",
+        ),
+        "--cache-dir above the --data-dir": (
+            ["--data-dir", str(named_like_the_cache), "--cache-dir", str(named_like_the_cache.parent)],
+            1,
+            r"--cache-dir .+above is above the archives of --data-dir \(.+\), in .+/fashion_mnist, which the build",
         ),
         "--push with --sample": (
             ["--sample", "--push", "someone/fashion_mnist"],
@@ -356,6 +362,7 @@ def flag_refusals(tmp_path):
         "--cache-dir the repository",
         "--cache-dir in dummy/",
         "--cache-dir the --data-dir",
+        "--cache-dir above the --data-dir",
         "--push with --sample",
         "--push without a token",
         "--push a bad repository id",
@@ -372,7 +379,6 @@ def test_a_flag_combination_that_cannot_work_is_refused_up_front(case, tmp_path)
     assert re.search(message, one_error(stderr))
     assert "Getting" not in stderr
     assert not (tmp_path / "hub").exists() and not (tmp_path / "cache").exists(), "nothing is built or written"
-    assert sorted(path.name for path in (tmp_path / "archives").iterdir()) == sorted(
-        p.name for p in SAMPLE_DIR.iterdir()
-    )
+    for folder in (tmp_path / "archives", tmp_path / "above" / "fashion_mnist"):
+        assert sorted(path.name for path in folder.iterdir()) == sorted(p.name for p in SAMPLE_DIR.iterdir())
     assert not (SAMPLE_DIR / "cache").exists() and not (REPO / "fashion_mnist_sample").exists()

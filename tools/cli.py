@@ -43,10 +43,16 @@ def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+class ArgumentParser(argparse.ArgumentParser):
+    def error(self, message):
+        """A usage error in one line (argparse prints the usage too), exit code 2 as argparse gives."""
+        self.exit(2, f"{self.prog}: error: {message} (--help lists the options)\n")
+
+
 def tool_parser(description: str) -> argparse.ArgumentParser:
     """The command line that the tools reading the official archives share: their docstring as the help,
     --data-dir and --debug; each adds its own options."""
-    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
         "--data-dir",
         default=str(common.archives_dir()),
@@ -54,12 +60,6 @@ def tool_parser(description: str) -> argparse.ArgumentParser:
     )
     parser.add_argument("--debug", action="store_true", default=debug_default(), help=DEBUG_HINT)
     return parser
-
-
-class ArgumentParser(argparse.ArgumentParser):
-    def error(self, message):
-        """A usage error in one line (argparse prints the usage too), exit code 2 as argparse gives."""
-        self.exit(2, f"{self.prog}: error: {message} (--help lists the options)\n")
 
 
 def path_argument(value: str) -> Path:

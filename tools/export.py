@@ -56,16 +56,18 @@ CARD = REPO / "README.md"
 # `load_dataset("fashion_mnist")` falls back to.
 DEFAULT_CACHE = REPO / "build" / "cache"
 SAMPLE_ARCHIVES = REPO / fm.SAMPLE_DIR
+# The folders that a build writes in its cache: each dataset's, and the download manager's.
+CACHE_FOLDERS = ("fashion_mnist", fm.SAMPLE_DATASET_NAME, "downloads")
 PROG = "tools.export"
 # What a user can cause and fix, besides cli.USER_ERRORS: reported in one line, without a traceback.
 USER_ERRORS = (HfHubHTTPError, VerificationError)
-# Card text between these marker lines is for the repository only (setup commands): the Hub card leaves it out.
 # Under the title of each document of docs/ on the Hub, whose visitors have the data but not the code.
 HUB_DOCUMENT_NOTE = (
     "> This page documents how the dataset here was built and measured. Its commands run in a clone of the source "
     "repository that builds it (its tools, tests, examples and benchmarks); this Hub repository holds the data, the "
     "card with these pages, and the loading script in its `script` branch."
 )
+# Card text between these marker lines is for the repository only (setup commands): the Hub card leaves it out.
 REPO_ONLY = re.compile(r"^<!-- repo-only -->\n.*?^<!-- /repo-only -->\n\n?", re.MULTILINE | re.DOTALL)
 # The codec of the image column, which datasets' own writer leaves uncompressed when it holds PNG files. Chosen
 # from the sizes and decoding times in docs/benchmark.md ("Storage: encoding and compression").
@@ -549,8 +551,14 @@ def check_inputs(args) -> None:
     read_only = [(SAMPLE_ARCHIVES, "the sample archives")]
     if args.data_dir:
         read_only.append((Path(args.data_dir).resolve(), "the archives of --data-dir"))
+    written = [cache / name for name in CACHE_FOLDERS]  # the data folder may not be in one of them
     where = "the repository" if cache == REPO else None
     where = where or next((f"in {what} ({folder})" for folder, what in read_only if cache.is_relative_to(folder)), None)
+    where = where or next(
+        (f"above {what} ({folder}), in {w}, which the build writes" for folder, what in read_only for w in written
+         if folder.is_relative_to(w)),
+        None,
+    )  # fmt: skip
     if where:
         raise ExportError(
             f"--cache-dir {cache} is {where}: the cache would be written among those files. "

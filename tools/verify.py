@@ -75,7 +75,7 @@ def check_no_stray_data_files(folder: Path) -> None:
         for data_files in config["data_files"]:
             for path in sorted(folder.glob(data_files["path"])):
                 name = path.relative_to(folder).as_posix()
-                if name not in expected:
+                if path.is_file() and name not in expected:
                     raise VerificationError(
                         folder,
                         name,
