@@ -311,12 +311,15 @@ def test_extra_files_are_listed_not_refused(folder, capsys):
     (folder / ".git" / "objects").mkdir(parents=True)
     (folder / ".git" / "objects" / "ab").write_text("x")
     (folder / "docs" / "draft.md").write_text("draft")
+    (folder / "fashion_mnist" / "train-old").mkdir()  # a folder: datasets' data_files take files only
+    (folder / "fashion_mnist" / "train-old" / "x.parquet").write_text("x")
     assert verify.main([str(folder)]) == 0
     assert capsys.readouterr().out.splitlines() == [
         f"verified: {folder} (sample build from dummy/, 60 train + 40 test examples; not for publishing)",
         "not part of the export (not published): .env",
         "not part of the export (not published): .git/",
         "not part of the export (not published): docs/draft.md",
+        "not part of the export (not published): fashion_mnist/train-old/",
         "not part of the export (not published): notes.txt",
     ]
 
