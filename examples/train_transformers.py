@@ -337,6 +337,10 @@ def main(argv=None) -> dict:
     if trainer.is_world_process_zero():
         metrics |= evaluate(model, test_batches(test, image_processor, args.batch_size), names)
         print_report(metrics)
+    # The processes end together. One that ended straight after its last read of the stream could still be tearing
+    # down pyarrow's reader of it (on pyarrow's threads) as Python shuts down, which aborts the process
+    # (docs/faults.md, "Streaming and interpreter exit"); the first process's evaluation leaves that time to finish.
+    trainer.accelerator.wait_for_everyone()
     return metrics
 
 
