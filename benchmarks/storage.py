@@ -20,7 +20,6 @@ from pathlib import Path
 import datasets
 import numpy as np
 import PIL.Image
-import pyarrow.parquet as pq
 
 import fashion_mnist as fm
 from tools import cli, common, export, paths
@@ -84,18 +83,8 @@ def parquet_bytes(dataset: datasets.Dataset, codec: str, level, row_group: int, 
         options["compression_level"][column] = level
     if level is None:
         options.pop("compression_level")
-    total = 0
-    for index in range(export.FILES_PER_SPLIT):
-        part = dataset.shard(num_shards=export.FILES_PER_SPLIT, index=index, contiguous=True)
-        path = folder / f"{index}.parquet"
-        with pq.ParquetWriter(
-            path, dataset.features.arrow_schema, use_content_defined_chunking=export.CHUNKING, write_page_index=True,
-            **options,
-        ) as writer:  # fmt: skip
-            for batch in part.with_format("arrow").iter(batch_size=row_group):
-                writer.write_table(batch)
-        total += path.stat().st_size
-    return total
+    export.write_parquet_files(dataset, folder, "train", options, row_group)
+    return sum(path.stat().st_size for path in folder.glob("train-*.parquet"))
 
 
 def codec_table(dataset: datasets.Dataset, folder: Path) -> list[str]:

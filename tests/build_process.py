@@ -64,8 +64,8 @@ def install_hooks(args) -> None:
         write_parquet = export.write_parquet
         written = []
 
-        def hooked_write_parquet(dataset, path):
-            write_parquet(dataset, path)
+        def hooked_write_parquet(dataset, path, *choices):
+            write_parquet(dataset, path, *choices)
             written.append(path)
             if len(written) == args.stop_after_parquet:
                 stop(args.stopped)

@@ -150,17 +150,23 @@ def render_card(infos: dict[str, datasets.DatasetInfo], sample: bool) -> str:
     return str(card)
 
 
-def write_parquet_files(split: datasets.Dataset, folder: Path, split_name: str) -> None:
+def write_parquet_files(
+    split: datasets.Dataset, folder: Path, split_name: str, options: dict | None = None, rows: int | None = None
+) -> None:
     """Write `split` as FILES_PER_SPLIT consecutive parts, in order, with row groups of ROW_GROUP_SIZE rows
-    (ARRAYS_ROW_GROUP_SIZE for arrays)."""
+    (ARRAYS_ROW_GROUP_SIZE for arrays). `options` and `rows` replace the column options and the row group size
+    (benchmarks.storage compares others)."""
     for index, name in enumerate(parquet_file_names(split_name)):
         part = split.shard(num_shards=FILES_PER_SPLIT, index=index, contiguous=True)
-        write_parquet(part, folder / name)
+        write_parquet(part, folder / name, options, rows)
 
 
-def write_parquet(dataset: datasets.Dataset, path: Path) -> None:
+def write_parquet(dataset: datasets.Dataset, path: Path, options: dict | None = None, rows: int | None = None) -> None:
     """Write `dataset` as `Dataset.to_parquet` does (content-defined chunking, page index, statistics, the features
-    in the `huggingface` schema metadata), with the column options of `column_options`."""
+    in the `huggingface` schema metadata), with the column options of `column_options` and row groups of
+    `row_group_size` unless `options` and `rows` say otherwise."""
+    options = column_options(dataset.features) if options is None else options
+    rows = row_group_size(dataset.features) if rows is None else rows
     with pq.ParquetWriter(
         path,
         dataset.features.arrow_schema,
@@ -169,9 +175,9 @@ def write_parquet(dataset: datasets.Dataset, path: Path) -> None:
         # Nested lists (the arrays config) with the `item` field names that `datasets` gives them: pyarrow 10, the
         # oldest with Python 3.11 wheels, refuses Array2D columns whose lists are named `element` (the default).
         use_compliant_nested_type=False,
-        **column_options(dataset.features),
+        **options,
     ) as writer:
-        for batch in dataset.with_format("arrow").iter(batch_size=row_group_size(dataset.features)):
+        for batch in dataset.with_format("arrow").iter(batch_size=rows):
             writer.write_table(batch)
         writer.add_key_value_metadata({"content_defined_chunking": json.dumps(CHUNKING)})
 
@@ -215,14 +221,20 @@ def copy_card_files(folder: Path) -> None:
             shutil.copyfile(REPO / name, folder / name)
 
 
+def archive_folders(data_dir=None) -> list[tuple[Path, str]]:
+    """The folders of archives that an export reads and never writes, resolved, each with what it is."""
+    folders = [(SAMPLE_ARCHIVES, "the sample archives")]
+    if data_dir:
+        folders.append((Path(data_dir).resolve(), "the archives of --data-dir"))
+    return folders
+
+
 def check_out(out: Path, data_dir=None, cache_dir=None) -> Path:
     """Raise `ExportError` unless this tool may write `out`: a path that does not exist, an empty folder, or an
     earlier export by this tool that holds nothing else; and not a folder that is, holds or sits in one the
     export reads. Return `out` resolved."""
     out = Path(out).resolve()
-    protected = [(REPO, "the repository"), (SAMPLE_ARCHIVES, "the sample archives")]
-    if data_dir:
-        protected.append((Path(data_dir).resolve(), "the archives of --data-dir"))
+    protected = [(REPO, "the repository"), *archive_folders(data_dir)]
     if cache_dir:
         cache = Path(cache_dir).resolve()
         protected.append((cache, "the cache of --cache-dir"))
@@ -548,22 +560,25 @@ def check_inputs(args) -> None:
     if args.cache_dir.exists() and not args.cache_dir.is_dir():
         raise ExportError(f"--cache-dir {args.cache_dir} is a file, not a folder")
     cache = args.cache_dir.resolve()
-    read_only = [(SAMPLE_ARCHIVES, "the sample archives")]
-    if args.data_dir:
-        read_only.append((Path(args.data_dir).resolve(), "the archives of --data-dir"))
-    written = [cache / name for name in CACHE_FOLDERS]  # the data folder may not be in one of them
-    where = "the repository" if cache == REPO else None
-    where = where or next((f"in {what} ({folder})" for folder, what in read_only if cache.is_relative_to(folder)), None)
-    where = where or next(
-        (f"above {what} ({folder}), in {w}, which the build writes" for folder, what in read_only for w in written
-         if folder.is_relative_to(w)),
-        None,
-    )  # fmt: skip
+    where = cache_dir_problem(cache, args.data_dir)
     if where:
         raise ExportError(
             f"--cache-dir {cache} is {where}: the cache would be written among those files. "
             f"Give a folder of its own (default: {DEFAULT_CACHE})"
         )
+
+
+def cache_dir_problem(cache: Path, data_dir=None) -> str | None:
+    """Where a build in `cache` would write among files it must not touch, or None."""
+    if cache == REPO:
+        return "the repository"
+    for folder, what in archive_folders(data_dir):
+        if cache.is_relative_to(folder):
+            return f"in {what} ({folder})"
+        for written in (cache / name for name in CACHE_FOLDERS):
+            if folder.is_relative_to(written):
+                return f"above {what} ({folder}), in {written}, which the build writes"
+    return None
 
 
 def log(message: str) -> None:
