@@ -1,6 +1,8 @@
-"""The paths of the tools: the archives' folder checked before any work (tools.export too), and, for the tools other
-than tools.export, each output checked before any work and written under a temporary name and renamed into place,
-so that an error or a signal leaves each output as it was or whole, never half-written.
+"""The paths of the tools: the archives' folder and each output checked before any work, and every output written
+whole, so that an error, a signal or a kill leaves it as it was or new, never half-written:
+
+- files (`write_files`): each written under a temporary name beside it, then all renamed into place;
+- a folder (`replacing`, the export): built under a hidden name beside it, then swapped in, the old one removed whole.
 
     data_dir = paths.check_data_dir(args.data_dir)
     out = paths.check_output_file(args.out, "--out")
@@ -8,8 +10,13 @@ so that an error or a signal leaves each output as it was or whole, never half-w
     paths.write_files({out: png})
 """
 
+import contextlib
 import os
+import secrets
+import shutil
 from pathlib import Path
+
+import filelock
 
 import fashion_mnist as fm
 from tools import cli
@@ -73,3 +80,57 @@ def write_files(contents: dict[Path, bytes]) -> None:
     finally:
         for temporary in pending.values():
             temporary.unlink(missing_ok=True)
+
+
+def leftovers(out: Path) -> list[Path]:
+    """The folders that runs of `replacing(out)` killed part-way left beside `out`: hidden folders (never symbolic
+    links) whose names only `replacing` gives."""
+    names = (f".{out.name}.new-", f".{out.name}.old-")
+    return sorted(
+        path
+        for path in out.parent.glob(f".{out.name}.*")
+        if path.name.startswith(names) and path.is_dir() and not path.is_symlink()
+    )
+
+
+@contextlib.contextmanager
+def replacing(out: Path, check=None):
+    """Yield a new empty folder beside `out`; once the block ends without error, it becomes `out`, and the folder
+    that was `out` is moved aside and removed as a whole. Until then, `out` is as it was.
+
+    One run at a time: the block holds a lock beside `out` (a second run is refused at once, `UserError`). Under it,
+    the leftovers of killed runs are removed and `check(out)` says whether `out` may be replaced (it raises if not).
+    Nothing is removed through a symbolic link: leftovers that are links are not ours, and `shutil.rmtree` removes
+    the links inside a folder, never what they point to."""
+    lock = filelock.FileLock(out.with_name(f".{out.name}.lock"), timeout=0, is_singleton=True)
+    try:
+        lock.acquire()
+    except filelock.Timeout:
+        raise UserError(f"Another run is writing {out} (it holds {lock.lock_file}): wait for it to end.") from None
+    try:
+        for leftover in leftovers(out):
+            try:
+                shutil.rmtree(leftover)
+            except OSError as error:
+                message = f"{leftover}, left by a stopped run, cannot be removed ({error}): rm -r {leftover}"
+                raise UserError(message) from error
+        if check:
+            check(out)
+        new = out.with_name(f".{out.name}.new-{secrets.token_hex(4)}")
+        new.mkdir()  # as any new folder (0o777 less the umask); never an existing one
+        try:
+            yield new
+            old = new.with_name(new.name.replace(".new-", ".old-", 1))
+            with cli.signals_held():
+                if out.exists():
+                    out.rename(old)
+                new.rename(out)
+        finally:
+            shutil.rmtree(new, ignore_errors=True)
+        if old.exists():
+            try:
+                shutil.rmtree(old)
+            except OSError as error:
+                cli.log(f"{out} is in place, but the previous one is left in {old} ({error}): rm -r {old}")
+    finally:
+        lock.release()

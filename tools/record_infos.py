@@ -3,21 +3,24 @@
     .venv/bin/python -m tools.record_infos --data-dir ../shared/fashion-mnist
 
 Rewrites dataset_infos.json (for each config: features, split sizes, byte counts, the archives' sizes and SHA-256)
-and the `dataset_info`/`configs` block of README.md. tools.regenerate runs it with every other generator, and
-tests/test_regenerate.py rebuilds and compares.
+and the `dataset_info`/`configs` block of README.md, as the export writes them. tools.regenerate runs it with every
+other generator, and tests/test_regenerate.py compares.
 """
 
 import json
 import sys
 import tempfile
+from pathlib import Path
 
 from datasets.utils.py_utils import asdict
 from huggingface_hub import DatasetCard
 
 import fashion_mnist as fm
 from tools import cli, paths
+from tools.build import build_configs
+from tools.card import CARD
 from tools.common import REPO
-from tools.export import CARD, ExportError, build, build_arrays, render_card
+from tools.export import ExportError, write_folder
 
 INFOS = REPO / "dataset_infos.json"
 
@@ -47,21 +50,21 @@ def infos_json(builders) -> str:
     return json.dumps({builder.config.name: recorded_info(builder) for builder in builders}, indent=2) + "\n"
 
 
-def recorded_card(infos) -> str:
-    """The repository's card as it is, repository-only parts included, with the YAML that the export writes
-    for this build (`infos`: the info of each config, by name)."""
+def recorded_card(export_folder: Path) -> str:
+    """The repository's card as it is, repository-only parts included, with the YAML of the export's card."""
     card = DatasetCard.load(CARD)
-    card.data = DatasetCard(render_card(infos, sample=False)).data
+    card.data = DatasetCard.load(Path(export_folder) / "README.md").data
     return str(card)
 
 
-def recorded(data_dir) -> tuple[str, str]:
-    """(dataset_infos.json, the card with its YAML) of a build of both configs from the archives in `data_dir`, in a
-    temporary cache."""
-    with tempfile.TemporaryDirectory() as cache_dir:
-        builder = build(data_dir=str(data_dir), cache_dir=cache_dir)
-        builders = [builder, build_arrays(builder)]
-        return infos_json(builders), recorded_card({b.config.name: b.info for b in builders})
+def recorded(data_dir, builders=None, export_folder=None) -> tuple[str, str]:
+    """(dataset_infos.json, the card with its YAML) of a build and export of both configs from the archives in
+    `data_dir`, in a temporary folder; or of the given `builders` and their `export_folder`."""
+    if builders is not None:
+        return infos_json(builders.values()), recorded_card(export_folder)
+    with tempfile.TemporaryDirectory() as folder:
+        builders = build_configs(data_dir=str(data_dir), cache_dir=Path(folder) / "cache")
+        return recorded(data_dir, builders, write_folder(builders, Path(folder) / "hub"))
 
 
 def record(data_dir: str) -> None:

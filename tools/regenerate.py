@@ -27,7 +27,8 @@ import fashion_mnist as fm
 from tools import card_stats, cli, common, paths, record_infos, sample_grid
 from tools import label_issues as li
 from tools import near_duplicates as nd
-from tools.export import CARD, ExportError
+from tools.card import CARD
+from tools.export import ExportError
 from tools.record_infos import INFOS
 
 NEAR_DUPLICATES_DOC = common.REPO / "docs" / "near-duplicates.md"
@@ -61,14 +62,15 @@ def put(text: str, block: str, path: Path, kind: str = "table") -> str:
     return "\n".join([*lines[: starts[0]], block, *lines[end:]])
 
 
-def generate(data_dir: Path, found: dict | None = None) -> dict[Path, bytes]:
+def generate(data_dir: Path, found: dict | None = None, exported: tuple | None = None) -> dict[Path, bytes]:
     """Path -> the bytes that each generated file should hold, from the verified official archives in `data_dir`;
-    `found`: the near-duplicate search on them, done already."""
+    `found`: the near-duplicate search on them, done already; `exported`: (builders, export folder) of a build of
+    them, done already."""
     splits = common.load_official(data_dir)
     found = nd.search(splits) if found is None else found
     candidates = li.read_candidates()
     sizes = {split.split: split.num_examples for split in fm.OFFICIAL_SPLITS}
-    infos, card = record_infos.recorded(data_dir)
+    infos, card = record_infos.recorded(data_dir, *(exported or ()))
     for table in card_stats.card_tables(data_dir, splits).values():
         card = put(card, table, CARD)
     card = put(card, nd.criterion_table(found, splits), CARD)

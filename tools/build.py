@@ -1,0 +1,75 @@
+"""Preparing Fashion-MNIST with the builder of fashion_mnist.py, in a cache of the tools' own.
+
+Builds are cached in build/cache, not in the Hugging Face cache: there, a sample build would be what an offline
+`load_dataset("fashion_mnist")` falls back to. What a build leaves in the cache is not trusted: the export verifies
+every file it writes from it (tools.verify) and names the cache when they fail.
+"""
+
+import hashlib
+from pathlib import Path
+
+import fashion_mnist as fm
+from tools import cli
+from tools.common import REPO
+
+DEFAULT_CACHE = REPO / "build" / "cache"
+SAMPLE_ARCHIVES = REPO / fm.SAMPLE_DIR
+# The folders that a build writes in its cache: each dataset's, and the download manager's.
+CACHE_FOLDERS = ("fashion_mnist", fm.SAMPLE_DATASET_NAME, "downloads")
+
+
+def build(
+    config_name="fashion_mnist", data_dir=None, base_urls=None, cache_dir=DEFAULT_CACHE, num_proc=None, arrays=False
+):
+    """Download, verify and prepare the dataset; return the prepared builder. `arrays` asks the sample config for
+    arrays (the official archives' config of arrays is `arrays`)."""
+    kwargs = {"base_urls": tuple(base_urls)} if base_urls else {}
+    if arrays:
+        kwargs["arrays"] = True
+    builder = fm.FashionMnist(
+        config_name=config_name,
+        cache_dir=str(cache_dir),
+        data_dir=data_dir,
+        # A prepared dataset in the cache is reused only if it was made by this very script.
+        hash=hashlib.sha256(Path(fm.__file__).read_bytes()).hexdigest()[:16],
+        **kwargs,
+    )
+    builder.download_and_prepare(num_proc=num_proc)
+    return builder
+
+
+def build_configs(sample=False, data_dir=None, base_urls=None, cache_dir=DEFAULT_CACHE, num_proc=None) -> dict:
+    """Both configs that an export holds, prepared in one cache from the same archives, by config name
+    ("fashion_mnist": PNG images, "arrays": uint8 arrays); with `sample`, from the bundled sample archives."""
+    common = {"data_dir": data_dir, "base_urls": base_urls, "cache_dir": cache_dir, "num_proc": num_proc}
+    if sample:
+        return {"fashion_mnist": build("sample", **common), "arrays": build("sample", arrays=True, **common)}
+    return {"fashion_mnist": build("fashion_mnist", **common), "arrays": build("arrays", **common)}
+
+
+def archive_folders(data_dir=None) -> list[tuple[Path, str]]:
+    """The folders of archives that a build reads and never writes, resolved, each with what it is."""
+    folders = [(SAMPLE_ARCHIVES, "the sample archives")]
+    if data_dir:
+        folders.append((Path(data_dir).resolve(), "the archives of --data-dir"))
+    return folders
+
+
+def check_cache_dir(cache_dir: Path, data_dir=None) -> None:
+    """`UserError` unless a build may write in `cache_dir`: not a file, not the repository, not among the archives it
+    reads, not above them in a folder the build writes."""
+    if cache_dir.exists() and not cache_dir.is_dir():
+        raise cli.UserError(f"--cache-dir {cache_dir} is a file, not a folder")
+    cache = cache_dir.resolve()
+    where = "the repository" if cache == REPO else None
+    for folder, what in archive_folders(data_dir):
+        if cache.is_relative_to(folder):
+            where = f"in {what} ({folder})"
+        for written in (cache / name for name in CACHE_FOLDERS):
+            if folder.is_relative_to(written):
+                where = f"above {what} ({folder}), in {written}, which the build writes"
+    if where:
+        raise cli.UserError(
+            f"--cache-dir {cache} is {where}: the cache would be written among those files. "
+            f"Give a folder of its own (default: {DEFAULT_CACHE})"
+        )

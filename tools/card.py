@@ -1,0 +1,80 @@
+"""The export's card and the files it links to: the repository's card (README.md) as the Hub shows it, with
+`dataset_info` and `configs` describing the Parquet files beside it, and the documents of docs/ for Hub visitors.
+
+The sizes in `dataset_info` are the ones the Hub's dataset viewer computes from the Parquet files (its
+`config-parquet-and-info` step), so that the dataset page and the card agree: a split's `num_bytes` is the Arrow size
+per row of the first row group of its first file times its rows, a config's `download_size` the bytes of its files.
+"""
+
+import re
+from pathlib import Path
+
+import datasets
+import pyarrow.parquet as pq
+from datasets.info import DatasetInfosDict
+from huggingface_hub import DatasetCard
+
+import fashion_mnist as fm
+from tools import layout
+from tools.common import REPO
+
+CARD = REPO / "README.md"
+# Under the title of each document of docs/ on the Hub, whose visitors have the data but not the code.
+HUB_DOCUMENT_NOTE = (
+    "> This page documents how the dataset here was built and measured. Its commands run in a clone of the source "
+    "repository that builds it (its tools, tests, examples and benchmarks); this Hub repository holds the data, the "
+    "card with these pages, and the loading script in its `script` branch."
+)
+# Card text between these marker lines is for the repository only (setup commands): the Hub card leaves it out.
+REPO_ONLY = re.compile(r"^<!-- repo-only -->\n.*?^<!-- /repo-only -->\n\n?", re.MULTILINE | re.DOTALL)
+
+
+def hub_text(text: str) -> str:
+    """The card's markdown as the Hub shows it: without the repository-only parts."""
+    return REPO_ONLY.sub("", text)
+
+
+def hub_document(text: str) -> str:
+    """A document of docs/ as the Hub shows it: without its repository-only parts, and with a note under its title
+    and links that says where its commands run."""
+    title, links, rest = hub_text(text).split("\n\n", 2)
+    return "\n\n".join([title, links, HUB_DOCUMENT_NOTE, rest])
+
+
+def linked_files() -> dict[str, bytes]:
+    """The bytes of each file that the card links to (CARD_FILES), as the export writes them: the documents of docs/
+    as the Hub shows them, the other files as the repository holds them."""
+    files = {}
+    for name in layout.CARD_FILES:
+        data = (REPO / name).read_bytes()
+        files[name] = hub_document(data.decode("utf-8")).encode("utf-8") if name.startswith("docs/") else data
+    return files
+
+
+def config_info(folder: Path, config: str) -> datasets.DatasetInfo:
+    """The `dataset_info` of `config` as the Hub computes it from the Parquet files in `folder`."""
+    info = datasets.DatasetInfo(features=fm.features(arrays=config == "arrays"), config_name=config)
+    info.splits, info.download_size, info.dataset_size = datasets.SplitDict(), 0, 0
+    for split in layout.SPLITS:
+        files = [pq.ParquetFile(path) for path in layout.parquet_files(folder, config, split)]
+        num_examples = sum(file.metadata.num_rows for file in files)
+        first = files[0].read_row_group(0)
+        num_bytes = int(first.nbytes / first.num_rows * num_examples)
+        info.splits.add(datasets.SplitInfo(split, num_bytes=num_bytes, num_examples=num_examples))
+        info.download_size += sum(path.stat().st_size for path in layout.parquet_files(folder, config, split))
+        info.dataset_size += num_bytes
+    return info
+
+
+def render(folder: Path, sample: bool, card_text: str | None = None) -> str:
+    """The card of the export in `folder`: the repository's card (or `card_text`) without its repository-only parts,
+    its YAML `dataset_info` and `configs` describing the Parquet files in `folder`; with the sample warning on top for
+    a build of the bundled sample."""
+    card = DatasetCard(CARD.read_text(encoding="utf-8") if card_text is None else card_text)
+    card.text = hub_text(card.text)
+    infos = {config: config_info(folder, config) for config in layout.DATA_FOLDERS}
+    DatasetInfosDict(infos).to_dataset_card_data(card.data)
+    card.data["configs"] = layout.CONFIGS
+    if sample:
+        card.text = layout.SAMPLE_WARNING + "\n\n" + card.text.lstrip("\n")
+    return str(card)
