@@ -12,7 +12,7 @@ import pytest
 
 from tests.archives import archive_arrays, dataset_arrays
 from tests.fixtures import REPO, SAMPLE_DIR
-from tools.export import script_branch_operations
+from tools.publish import SCRIPT_FILES
 
 SCRIPT = str(REPO / "fashion_mnist.py")
 
@@ -108,9 +108,8 @@ def test_the_export_loads_in_both_configs(tmp_path):
 def test_script_branch_as_published_loads(tmp_path):
     """The files that `--push` puts on the `script` branch, laid out as a repository named after the script."""
     repo = tmp_path / "fashion_mnist"
-    for operation in script_branch_operations():
-        target = repo / operation.path_in_repo
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(operation.path_or_fileobj, target)
+    for name in SCRIPT_FILES:
+        (repo / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(REPO / name, repo / name)
     loaded = datasets.load_dataset(str(repo), "sample", trust_remote_code=True, cache_dir=str(tmp_path / "cache"))
     assert_equals_archives({split: dataset_arrays(loaded[split]) for split in loaded}, SAMPLE_DIR)

@@ -9,7 +9,7 @@
 --ready/--go: touch FILE ready, then wait for FILE go before building, so that two processes start at once.
 --pause: sleep this long before generating each split, so that concurrent builds overlap.
 --stop-at: once example INDEX of SPLIT is generated, touch --stopped and sleep until killed.
---stop-after-parquet: with --export, once N Parquet files are written, touch --stopped and sleep.
+--stop-after-parquet: with --export, once N Parquet files are made, touch --stopped and sleep.
 --export: run the command `tools.export --out OUT` (with the cache, config, data dir and processes given), with
 the hooks above, instead of only building; exit with its exit code.
 
@@ -59,18 +59,18 @@ def install_hooks(args) -> None:
     fm.FashionMnist._generate_examples = hooked
 
     if args.stop_after_parquet:
-        from tools import export
+        from tools import parquet
 
-        write_parquet = export.write_parquet
+        parquet_bytes = parquet.parquet_bytes
         written = []
 
-        def hooked_write_parquet(dataset, path, *choices):
-            write_parquet(dataset, path, *choices)
-            written.append(path)
+        def hooked_parquet_bytes(dataset, *choices):
+            written.append(parquet_bytes(dataset, *choices))
             if len(written) == args.stop_after_parquet:
                 stop(args.stopped)
+            return written[-1]
 
-        export.write_parquet = hooked_write_parquet
+        parquet.parquet_bytes = hooked_parquet_bytes
 
 
 def main() -> None:

@@ -6,7 +6,9 @@ from tests.fixtures import (  # noqa: F401
     near_duplicate_search,
     official_arrays,
     official_dir,
+    official_export,
     official_server,
+    sample_export,
     sample_server,
 )
 

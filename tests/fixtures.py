@@ -1,4 +1,5 @@
-"""Fixtures shared by tests/ and legacy/: the official archives and a loopback server for them."""
+"""Fixtures shared by tests/ and legacy/: the official archives, a loopback server for them, and the test session's
+one build and export of the sample and of the official archives (tests never change these: they copy them)."""
 
 import contextlib
 import functools
@@ -13,7 +14,9 @@ import pytest
 import fashion_mnist as fm
 from tests.archives import archive_arrays
 from tools import near_duplicates
+from tools.build import build_configs
 from tools.common import ARCHIVES_VARIABLE, REPO, archives_dir, load_official
+from tools.export import write_folder
 
 SAMPLE_DIR = REPO / fm.SAMPLE_DIR
 # The classes in label order, as Hugging Face spells them: written out here as the specification that
@@ -96,3 +99,20 @@ def sample_server():
     """Base URL of a loopback server holding the bundled sample archives."""
     with serve_directory(SAMPLE_DIR) as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def sample_export(tmp_path_factory):
+    """(builders, folder): both configs built from the bundled sample archives, and their export."""
+    root = tmp_path_factory.mktemp("sample")
+    builders = build_configs(sample=True, cache_dir=root / "cache")
+    return builders, write_folder(builders, root / "hub")
+
+
+@pytest.fixture(scope="session")
+def official_export(official_server, tmp_path_factory):
+    """(builders, folder): both configs built from the official archives, downloaded from the loopback server as from
+    the real hosts, and their export: the test session's one build of the official data."""
+    root = tmp_path_factory.mktemp("official")
+    builders = build_configs(base_urls=[official_server], cache_dir=root / "cache", num_proc=2)
+    return builders, write_folder(builders, root / "hub")

@@ -18,7 +18,7 @@ from huggingface_hub import DatasetCard
 
 import fashion_mnist as fm
 from tests.fixtures import CLASS_NAMES, REPO
-from tools import card_stats, common, export
+from tools import card_stats, common, layout
 
 CARD = REPO / "README.md"
 # The labels as the official README describes them: Hugging Face's class names but for the first one's spelling.
@@ -122,7 +122,7 @@ def test_yaml_front_matter_has_the_hub_metadata():
 
 
 def test_yaml_configs_describe_the_hub_layout():
-    assert DatasetCard.load(CARD).data["configs"] == export.CONFIGS
+    assert DatasetCard.load(CARD).data["configs"] == layout.CONFIGS
 
 
 def test_yaml_dataset_info_matches_the_builder():

@@ -9,7 +9,7 @@ import pytest
 
 import fashion_mnist as fm
 from tests.fixtures import REPO
-from tools import export
+from tools import card, layout
 
 DOCUMENTS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 # Python files whose module docstrings and argparse texts (--help) hold commands.
@@ -115,7 +115,7 @@ def test_every_file_the_card_links_to_is_copied_to_the_hub():
             path = target.partition("#")[0]
             if path:
                 linked.add((document.parent / path).resolve().relative_to(REPO).as_posix())
-    assert linked - {"README.md"} == set(export.CARD_FILES)
+    assert linked - {"README.md"} == set(layout.CARD_FILES)
 
 
 @pytest.mark.parametrize("document", DOCUMENTS, ids=lambda p: p.relative_to(REPO).as_posix())
@@ -152,24 +152,23 @@ def test_the_archive_checksums_to_fetch_with_are_the_builders():
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("docs_export")
-    return export.write_folder(export.build(config_name="sample", cache_dir=str(root / "cache")), root / "hub")
+def exported(sample_export) -> Path:
+    return sample_export[1]
 
 
 def test_links_and_images_resolve_in_the_exported_folder(exported):
-    documents = [exported / "README.md", *(exported / name for name in export.CARD_FILES if name.endswith(".md"))]
+    documents = [exported / "README.md", *(exported / name for name in layout.CARD_FILES if name.endswith(".md"))]
     for document in documents:
         assert broken_links(document, exported) == [], document.relative_to(exported)
     assert "images/examples.png" in relative_links((exported / "README.md").read_text(encoding="utf-8"))
 
 
 def test_each_document_on_the_hub_says_where_its_commands_run(exported):
-    documents = [name for name in export.CARD_FILES if name.endswith(".md")]
+    documents = [name for name in layout.CARD_FILES if name.endswith(".md")]
     assert documents and all(name.startswith("docs/") for name in documents)
     for name in documents:
         repository_text, hub_text = (REPO / name).read_text("utf-8"), (exported / name).read_text("utf-8")
         title, links, _ = repository_text.split("\n\n", 2)
         assert title.startswith("# ") and links.startswith("[The dataset card](../README.md)"), name
-        assert hub_text.startswith(f"{title}\n\n{links}\n\n{export.HUB_DOCUMENT_NOTE}\n\n"), name
-        assert hub_text.replace(f"{export.HUB_DOCUMENT_NOTE}\n\n", "", 1) == export.hub_text(repository_text), name
+        assert hub_text.startswith(f"{title}\n\n{links}\n\n{card.HUB_DOCUMENT_NOTE}\n\n"), name
+        assert hub_text.replace(f"{card.HUB_DOCUMENT_NOTE}\n\n", "", 1) == card.hub_text(repository_text), name

@@ -1,7 +1,10 @@
-"""The Hub-ready export of the sample archives: round trip on datasets 5, reproducibility, atomicity."""
+"""The Hub-ready export: round trip on datasets 5, reproducibility, the folder swap, what a push sends."""
 
 import hashlib
 import json
+import shutil
+import threading
+from pathlib import Path
 
 import datasets
 import numpy as np
@@ -12,16 +15,8 @@ from huggingface_hub import CommitOperationAdd, CommitOperationDelete, DatasetCa
 import fashion_mnist as fm
 from tests.archives import archive_arrays
 from tests.fixtures import REPO, SAMPLE_DIR
-from tools import export, layout
-from tools.layout import DATA_FOLDER
-
-PARQUET_FILES = [
-    f"{folder}/{name}"
-    for folder in ("arrays", "fashion_mnist")
-    for split in ("test", "train")
-    for name in export.parquet_file_names(split)
-]
-FOLDER_FILES = sorted(["README.md", *export.CARD_FILES, *PARQUET_FILES])
+from tools import card, export, layout, parquet, publish
+from tools.build import build_configs
 
 
 def files_of(folder):
@@ -32,28 +27,38 @@ def digests(folder):
     return {name: hashlib.sha256((folder / name).read_bytes()).hexdigest() for name in files_of(folder)}
 
 
-@pytest.fixture(scope="module")
-def sample_export(tmp_path_factory):
-    root = tmp_path_factory.mktemp("export")
-    builder = export.build(config_name="sample", cache_dir=str(root / "cache"))
-    return builder, export.write_folder(builder, root / "hub")
+def parquet_names(folder):
+    return [name for name in files_of(folder) if name.endswith(".parquet")]
 
 
-def test_folder_holds_the_card_its_files_and_parquet_only(sample_export):
+def copy_export(sample_export, tmp_path):
+    """A copy of the session's sample export, to change: (builders, folder)."""
+    builders, folder = sample_export
+    return builders, shutil.copytree(folder, tmp_path / "hub", symlinks=True)
+
+
+def test_folder_holds_the_card_its_files_the_parquet_files_and_the_manifest(sample_export):
     _, folder = sample_export
-    assert layout.export_files() == FOLDER_FILES
-    assert files_of(folder) == [layout.EXPORT_MANIFEST, *FOLDER_FILES]
-    assert json.loads((folder / layout.EXPORT_MANIFEST).read_text())["files"] == FOLDER_FILES
-    assert [p.name for p in folder.parent.glob(".hub.*")] == [".hub.lock"], "no partial or previous folder beside it"
+    names = parquet_names(folder)
+    assert len(names) == 2 * 2 * layout.FILES_PER_SPLIT
+    for name in names:
+        data_folder, file = name.split("/")
+        _, _, count, digest = layout.PARQUET_NAME.fullmatch(file).groups()
+        assert data_folder in ("fashion_mnist", "arrays") and count == f"{layout.FILES_PER_SPLIT:05d}"
+        assert hashlib.sha256((folder / name).read_bytes()).hexdigest().startswith(digest)
+    expected = sorted([*layout.TEXT_FILES, *names])
+    assert files_of(folder) == sorted([export.MANIFEST, *expected])
+    assert json.loads((folder / export.MANIFEST).read_text())["files"] == expected
+    assert [p.name for p in folder.parent.glob(".hub*")] == [".hub.lock"], "nothing left beside it but the lock"
 
 
 def test_files_beside_the_card_are_the_repository_files(sample_export):
     """The documents of docs/ as the Hub shows them (tests/test_docs.py), the other files as they are."""
     _, folder = sample_export
-    assert "images/examples.png" in export.CARD_FILES
-    for name in export.CARD_FILES:
+    assert "images/examples.png" in layout.CARD_FILES
+    for name in layout.CARD_FILES:
         if name.startswith("docs/"):
-            assert (folder / name).read_text() == export.hub_document((REPO / name).read_text()), name
+            assert (folder / name).read_text() == card.hub_document((REPO / name).read_text()), name
         else:
             assert (folder / name).read_bytes() == (REPO / name).read_bytes(), name
 
@@ -66,7 +71,7 @@ def test_hub_card_leaves_out_the_repository_only_parts(sample_export):
     assert "Working on this repository" not in hub_text
     assert "<!-- ci -->" not in hub_text and "repo-only" not in hub_text
     # Everything else of the card is there, in order: the Hub text is the repository text minus those parts.
-    kept = [line for line in hub_text.removeprefix(export.SAMPLE_WARNING).splitlines() if line.strip()]
+    kept = [line for line in hub_text.removeprefix(layout.SAMPLE_WARNING).splitlines() if line.strip()]
     repo_lines = iter(repo_text.splitlines())
     assert all(any(line == other for other in repo_lines) for line in kept)
     assert "## Additional Information" in hub_text and "![" in hub_text
@@ -74,7 +79,7 @@ def test_hub_card_leaves_out_the_repository_only_parts(sample_export):
 
 def test_hub_text_drops_each_marked_part():
     text = "a\n\n<!-- repo-only -->\nb\n<!-- /repo-only -->\n\nc\n<!-- repo-only -->\nd\n\ne\n<!-- /repo-only -->\n"
-    assert export.hub_text(text) == "a\n\nc\n"
+    assert card.hub_text(text) == "a\n\nc\n"
 
 
 @pytest.mark.parametrize("streaming", [False, True])
@@ -99,51 +104,57 @@ def test_the_arrays_config_gives_the_archives_arrays(sample_export, streaming, t
 
 @pytest.mark.parametrize("streaming", [False, True])
 def test_load_dataset_on_the_folder_gives_the_builder_rows(sample_export, streaming, tmp_path):
-    builder, folder = sample_export
+    builders, folder = sample_export
     loaded = datasets.load_dataset(str(folder), streaming=streaming, cache_dir=str(tmp_path))
     assert set(loaded) == {"train", "test"}
     for split in ("train", "test"):
-        assert loaded[split].features == builder.info.features
+        assert loaded[split].features == builders["fashion_mnist"].info.features
         rows = list(loaded[split])
         expected_images, expected_labels = archive_arrays(SAMPLE_DIR, split)
         assert [row["label"] for row in rows] == expected_labels.tolist()
         np.testing.assert_array_equal(np.stack([np.asarray(row["image"]) for row in rows]), expected_images)
-        assert builder.as_dataset(split=split)["label"][:] == expected_labels.tolist()
 
 
-def test_parquet_is_split_into_files_and_row_groups(tmp_path, monkeypatch):
-    monkeypatch.setattr(export, "FILES_PER_SPLIT", 3)
+def test_parquet_is_split_into_files_and_row_groups(sample_export, tmp_path, monkeypatch):
     monkeypatch.setattr(layout, "FILES_PER_SPLIT", 3)
-    monkeypatch.setattr(export, "ROW_GROUP_SIZE", 8)
-    monkeypatch.setattr(export, "ARRAYS_ROW_GROUP_SIZE", 6)
-    folder = export.write_folder(
-        export.build(config_name="sample", cache_dir=str(tmp_path / "cache")), tmp_path / "hub"
-    )
+    monkeypatch.setattr(layout, "ROW_GROUP_SIZE", 8)
+    monkeypatch.setattr(layout, "ARRAYS_ROW_GROUP_SIZE", 6)
+    builders, _ = sample_export
     rows = {}
-    for config in ("fashion_mnist", "arrays"):
-        for name in ("train-00000-of-00003", "train-00001-of-00003", "train-00002-of-00003"):
-            metadata = pq.ParquetFile(folder / f"{config}/{name}.parquet").metadata
-            rows[config, name] = [metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)]
+    for config, builder in builders.items():
+        (tmp_path / config).mkdir()
+        names = parquet.write_split(builder.as_dataset(split="train"), tmp_path / config, "train")
+        assert [name[:20] for name in names] == [f"train-0000{i}-of-00003" for i in range(3)]
+        for name in names:
+            metadata = pq.ParquetFile(tmp_path / config / name).metadata
+            rows[config, name[:20]] = [metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)]
     # 60 rows: three files of 20, each in row groups of 8, or of 6 for the arrays.
     assert rows == {(config, name): [8, 8, 4] if config == "fashion_mnist" else [6, 6, 6, 2] for config, name in rows}
 
 
-def test_the_image_column_is_zstd_compressed_and_lists_are_named_as_datasets_names_them(sample_export):
+def test_columns_are_compressed_as_chosen_and_carry_no_statistics_or_page_index(sample_export):
     """Compression options name columns by path: a path that no longer matches leaves the column uncompressed,
-    silently. The arrays' nested lists carry `item` names, which pyarrow 10 needs to read them as Array2D."""
+    silently. The arrays' nested lists carry `item` names, which pyarrow 10 needs to read them as Array2D. Readers
+    trust statistics and page indexes without checking them: the export writes none."""
     _, folder = sample_export
     paths = {"fashion_mnist": ["image.bytes", "image.path"], "arrays": ["image.list.item.list.item"]}
     for config, image_paths in paths.items():
-        metadata = pq.ParquetFile(folder / f"{config}/train-00000-of-00008.parquet").metadata
-        columns = [metadata.row_group(0).column(i) for i in range(metadata.num_columns)]
-        expected = {**dict.fromkeys(image_paths, "ZSTD"), "label": "SNAPPY"}
-        assert {column.path_in_schema: column.compression for column in columns} == expected
+        for path in layout.parquet_files(folder, config, "train"):
+            metadata = pq.ParquetFile(path).metadata
+            for group in range(metadata.num_row_groups):
+                columns = [metadata.row_group(group).column(i) for i in range(metadata.num_columns)]
+                expected = {**dict.fromkeys(image_paths, "ZSTD"), "label": "SNAPPY"}
+                assert {column.path_in_schema: column.compression for column in columns} == expected
+                assert not any(column.is_stats_set or column.has_column_index for column in columns)
+                assert not any(column.has_offset_index for column in columns)
 
 
-def test_card_yaml_describes_the_files(sample_export):
-    builder, folder = sample_export
-    card = DatasetCard.load(folder / "README.md")
-    assert card.data["configs"] == [
+def test_card_yaml_describes_the_files_with_the_sizes_the_hub_computes(sample_export):
+    """The Hub's dataset viewer computes a split's num_bytes as the Arrow bytes per row of the first row group of its
+    first file times its rows, and download_size as the bytes of the config's files."""
+    _, folder = sample_export
+    data = DatasetCard.load(folder / "README.md").data
+    assert data["configs"] == [
         {
             "config_name": "fashion_mnist",
             "data_files": [
@@ -152,90 +163,102 @@ def test_card_yaml_describes_the_files(sample_export):
             ],
             "default": True,
         },
-        {
-            "config_name": "arrays",
-            "data_files": [
-                {"split": "train", "path": "arrays/train-*"},
-                {"split": "test", "path": "arrays/test-*"},
-            ],
-        },
+        {"config_name": "arrays", "data_files": [{"split": s, "path": f"arrays/{s}-*"} for s in ("train", "test")]},
     ]
-    infos = {info["config_name"]: info for info in card.data["dataset_info"]}
-    assert sorted(infos) == ["arrays", "fashion_mnist"]
+    infos = {info["config_name"]: info for info in data["dataset_info"]}
     assert infos["fashion_mnist"]["features"][0] == {"name": "image", "dtype": "image"}
     assert infos["arrays"]["features"][0] == {
         "name": "image",
         "dtype": {"array2_d": {"shape": [28, 28], "dtype": "uint8"}},
     }
-    for info in infos.values():
-        assert {s["name"]: s["num_examples"] for s in info["splits"]} == {"train": 60, "test": 40}
-        assert info["download_size"] == builder.info.download_size
-    assert card.text.startswith(export.SAMPLE_WARNING)
+    for config, info in infos.items():
+        files = sorted((folder / config).glob("*.parquet"))
+        assert info["download_size"] == sum(path.stat().st_size for path in files)
+        for split in info["splits"]:
+            parts = [path for path in files if path.name.startswith(split["name"] + "-")]
+            first = pq.read_table(parts[0]).slice(0, pq.ParquetFile(parts[0]).metadata.row_group(0).num_rows)
+            assert split["num_examples"] == {"train": 60, "test": 40}[split["name"]]
+            assert split["num_bytes"] == int(first.nbytes / first.num_rows * split["num_examples"])
+        assert info["dataset_size"] == sum(split["num_bytes"] for split in info["splits"])
+    assert DatasetCard.load(folder / "README.md").text.startswith(layout.SAMPLE_WARNING)
 
 
-def test_same_archives_give_byte_identical_files(sample_export, tmp_path):
+def test_same_archives_give_byte_identical_folders(sample_export, tmp_path):
+    """A build in a new cache, in two processes instead of one, exports the same bytes."""
     _, folder = sample_export
-    again = export.write_folder(export.build(config_name="sample", cache_dir=str(tmp_path / "cache")), tmp_path / "hub")
-    assert digests(again) == digests(folder)
+    builders = build_configs(sample=True, cache_dir=tmp_path / "cache", num_proc=2)
+    assert digests(export.write_folder(builders, tmp_path / "hub")) == digests(folder)
 
 
-@pytest.mark.parametrize("moved_aside", [False, True], ids=["in place", "left aside between the two renames"])
-def test_failed_rerun_leaves_the_previous_folder(sample_export, tmp_path, monkeypatch, moved_aside):
-    builder, _ = sample_export
-    folder = export.write_folder(builder, tmp_path / "hub")
+def test_a_failed_rerun_leaves_the_previous_folder_and_nothing_beside_it(sample_export, tmp_path, monkeypatch):
+    builders, folder = copy_export(sample_export, tmp_path)
     before = digests(folder)
-    if moved_aside:  # as a run killed after moving the old folder aside, before moving the new one in, leaves it
-        folder.rename(tmp_path / ".hub.previous")
 
     def fail(*args, **kwargs):
-        raise OSError("disk full")
+        raise OSError(28, "No space left on device", str(tmp_path / "x.parquet"))
 
-    monkeypatch.setattr(export, "write_parquet", fail)
-    with pytest.raises(OSError, match="disk full"):
-        export.write_folder(builder, tmp_path / "hub")
+    monkeypatch.setattr(parquet, "write_split", fail)
+    with pytest.raises(OSError, match="No space left"):
+        export.write_folder(builders, folder)
     assert digests(folder) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == [".hub.lock", "hub"]
 
 
-def test_rerun_replaces_an_earlier_export_but_never_a_file_it_did_not_write(sample_export, tmp_path):
-    builder, _ = sample_export
-    folder = export.write_folder(builder, tmp_path / "hub")
+def test_leftovers_of_killed_runs_are_removed_and_links_never_followed(sample_export, tmp_path):
+    """What a run killed part-way leaves beside --out: its new folder, half written, or the old export moved aside.
+    A symbolic link of such a name is not the tool's: it stays, and what it points to is untouched."""
+    builders, folder = copy_export(sample_export, tmp_path)
+    (tmp_path / ".hub.new-0badf00d" / "fashion_mnist").mkdir(parents=True)
+    (tmp_path / ".hub.new-0badf00d" / "fashion_mnist" / "train-00000-of-00008-0.parquet").write_bytes(b"PAR1")
+    shutil.copytree(folder, tmp_path / ".hub.old-12345678")
+    other = shutil.copytree(folder, tmp_path / "other")
+    (tmp_path / ".hub.old-deadbeef").symlink_to(other)
+    export.write_folder(builders, folder)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".hub.lock", ".hub.old-deadbeef", "hub", "other"]
+    assert digests(other) == digests(folder)
+
+
+def test_a_rerun_replaces_an_earlier_export_but_never_a_file_it_did_not_write(sample_export, tmp_path):
+    builders, folder = copy_export(sample_export, tmp_path)
     written = digests(folder)
     (folder / "docs" / "mine.txt").write_text("the user's notes")
     with pytest.raises(export.ExportError, match=r"it holds docs/mine\.txt, which tools\.export did not write"):
-        export.write_folder(builder, folder)
+        export.write_folder(builders, folder)
     assert (folder / "docs" / "mine.txt").read_text() == "the user's notes"
     (folder / "docs" / "mine.txt").unlink()
     (folder / "README.md").write_text("edited")
-    export.write_folder(builder, folder)
+    export.write_folder(builders, folder)
     assert digests(folder) == written
 
 
-def test_a_folder_in_the_way_beside_out_is_refused(sample_export, tmp_path):
-    builder, _ = sample_export
-    (tmp_path / ".hub.partial").mkdir()
-    (tmp_path / ".hub.partial" / "mine.txt").write_text("not the tool's")
-    with pytest.raises(export.ExportError, match=r"\.hub\.partial is in the way and tools\.export did not write it"):
-        export.write_folder(builder, tmp_path / "hub")
-    assert (tmp_path / ".hub.partial" / "mine.txt").read_text() == "not the tool's"
-    assert not (tmp_path / "hub").exists()
+def test_a_reader_of_a_folder_exported_again_with_other_bytes_gets_an_error_not_a_mix(sample_export, tmp_path):
+    """Parquet names carry their content's digest: a stream that listed the old files finds them gone."""
+    builders, folder = copy_export(sample_export, tmp_path)
+    stream = iter(datasets.load_dataset(str(folder), split="train", streaming=True))
+    first = next(stream)
+    assert first["label"] == archive_arrays(SAMPLE_DIR, "train")[1][0]
+    old = set(parquet_names(folder))
+    with pytest.MonkeyPatch.context() as patch:  # other row groups: the same rows in other bytes
+        patch.setattr(layout, "ROW_GROUP_SIZE", 4)
+        export.write_folder(builders, folder)
+    assert not old & set(parquet_names(folder))
+    with pytest.raises(FileNotFoundError, match=r"train-0000\d-of-00008-[0-9a-f]{16}\.parquet"):
+        list(stream)
 
 
-def test_publish_plan_puts_parquet_on_main_and_the_script_on_its_branch(sample_export):
-    _, folder = sample_export
-    main = export.main_branch_operations(folder, remote_files=[".gitattributes", "fashion_mnist.py", "README.md"])
-    assert sorted(op.path_in_repo for op in main if isinstance(op, CommitOperationAdd)) == layout.export_files()
-    assert [op.path_in_repo for op in main if isinstance(op, CommitOperationDelete)] == ["fashion_mnist.py"]
-    script = export.script_branch_operations(remote_files=["fashion_mnist/train-00000-of-00001.parquet"])
-    added = sorted(op.path_in_repo for op in script if isinstance(op, CommitOperationAdd))
-    sample_files = sorted(f"dummy/{p.name}" for p in SAMPLE_DIR.glob("*.gz"))
-    assert added == sorted(["README.md", "dataset_infos.json", "fashion_mnist.py", *export.CARD_FILES, *sample_files])
-    assert [op.path_in_repo for op in script if isinstance(op, CommitOperationDelete)] == [
-        "fashion_mnist/train-00000-of-00001.parquet"
-    ]
+def test_a_manifest_naming_files_outside_its_folder_is_not_an_export(tmp_path):
+    outside = tmp_path / "keep.txt"
+    outside.write_text("mine")
+    out = tmp_path / "hub"
+    out.mkdir()
+    (out / export.MANIFEST).write_text(json.dumps({"written_by": "tools.export", "files": ["../keep.txt"]}), "utf-8")
+    assert export.written_files(out) is None
+    with pytest.raises(export.ExportError, match=r"is not an export by tools\.export"):
+        export.check_out(out)
+    assert outside.read_text() == "mine"
 
 
-def test_command_on_the_sample_prints_a_summary_and_a_dry_run(tmp_path, capsys):
+def test_the_command_on_the_sample_prints_a_summary(tmp_path, capsys):
     out = tmp_path / "hub"
     assert export.main(["--sample", "--out", str(out), "--cache-dir", str(tmp_path / "cache")]) == 0
     printed = capsys.readouterr().out
@@ -248,75 +271,98 @@ def test_command_on_the_sample_prints_a_summary_and_a_dry_run(tmp_path, capsys):
     assert f'datasets.load_dataset("{out}")' in printed
 
 
-def test_sample_build_is_never_published(sample_export, tmp_path, capsys):
+class FakeHub:
+    """Stands in for huggingface_hub.HfApi: records each call, and holds each branch's files as the Hub would."""
+
+    instances = []
+
+    def __init__(self, token=None):
+        self.token, self.calls = token, []
+        self.branches = {"main": [".gitattributes", "README.md", "fashion_mnist/train-00000-of-00001.parquet"]}
+        FakeHub.instances.append(self)
+
+    def create_repo(self, repo_id, repo_type, exist_ok):
+        self.calls.append(("create_repo", repo_id, repo_type, exist_ok))
+
+    def list_repo_files(self, repo_id, repo_type, revision):
+        return list(self.branches.get(revision, [".gitattributes"]))
+
+    def create_branch(self, repo_id, branch, repo_type, exist_ok):
+        self.calls.append(("create_branch", repo_id, branch))
+        self.branches.setdefault(branch, [".gitattributes", "old-script.py"])
+
+    def create_commit(self, repo_id, operations, commit_message, repo_type, revision="main"):
+        files = set(self.branches[revision])
+        for op in operations:
+            if isinstance(op, CommitOperationAdd):
+                files.add(op.path_in_repo)
+                assert Path(op.path_or_fileobj).read_bytes()  # the file is there when the commit is made
+            else:
+                files.discard(op.path_in_repo)
+        self.branches[revision] = sorted(files)
+        self.calls.append(("create_commit", repo_id, revision, [type(op).__name__ for op in operations]))
+
+
+def test_a_push_publishes_the_folder_it_built_and_deletes_only_the_branches_other_files(
+    official_export, official_dir, tmp_path, monkeypatch, capsys
+):
+    """The push through the command line, on a fake of HfApi: main holds exactly the new export, script the loading
+    script; the files the Hub had besides .gitattributes are deleted, those of the export never sent elsewhere."""
+    cache = str(official_export[1].parent / "cache")  # the session's build, in its cache: exported, not built again
+    monkeypatch.setenv("HF_TOKEN", "hf_test")
+    monkeypatch.setattr(export, "HfApi", FakeHub)
+    FakeHub.instances.clear()
+    out = tmp_path / "hub"
+    argv = ["--data-dir", str(official_dir), "--cache-dir", cache, "--out", str(out), "--push", "someone/fm"]
+    assert export.main(argv) == 0, capsys.readouterr().err
+    (hub,) = FakeHub.instances
+    assert hub.token == "hf_test"
+    assert [call[0] for call in hub.calls] == ["create_repo", "create_commit", "create_branch", "create_commit"]
+    exported = json.loads((out / export.MANIFEST).read_text())["files"]
+    assert hub.branches["main"] == sorted([".gitattributes", *exported])
+    assert hub.branches["script"] == sorted([".gitattributes", *publish.SCRIPT_FILES])
+    printed = capsys.readouterr().out
+    assert "  delete fashion_mnist/train-00000-of-00001.parquet" in printed and "  delete old-script.py" in printed
+    assert "  delete .gitattributes" not in printed
+
+
+def test_publish_plans_additions_only_in_a_dry_run(sample_export):
     _, folder = sample_export
+    files = json.loads((folder / export.MANIFEST).read_text())["files"]
+    plan = publish.publish("someone/fm", folder, files, api=None, dry_run=True)
+    assert [op.path_in_repo for op in plan["main"]] == files
+    assert [op.path_in_repo for op in plan["script"]] == list(publish.SCRIPT_FILES)
+    assert all(isinstance(op, CommitOperationAdd) for ops in plan.values() for op in ops)
+    deletes = publish.operations(folder, files, remote_files=[".gitattributes", "x.py", files[0]])
+    assert [op.path_in_repo for op in deletes if isinstance(op, CommitOperationDelete)] == ["x.py"]
+
+
+def test_a_sample_build_is_never_published(sample_export, tmp_path, capsys, monkeypatch):
     with pytest.raises(SystemExit) as refused:
         export.main(["--sample", "--out", str(tmp_path / "hub"), "--push", "someone/fashion_mnist", "--dry-run"])
     assert refused.value.code == 2
     assert "--push with --sample: a sample build is never published" in capsys.readouterr().err
     assert not (tmp_path / "hub").exists(), "refused before building"
-    # A folder that already holds a sample build is refused too, without any flag saying so.
-    assert export.main(["--out", str(folder), "--push", "someone/fashion_mnist", "--dry-run"]) == 1
-    assert f"Refusing to publish {folder}: it holds a sample build" in capsys.readouterr().err
+    # A build that turns out to be the sample (a --data-dir holding the sample archives) is refused before any push.
+    _, folder = copy_export(sample_export, tmp_path)
+    args = export.parse_args(["--out", str(folder), "--push", "someone/fashion_mnist", "--dry-run"])
+    with pytest.raises(export.ExportError, match="it holds a sample build"):
+        export.pusher(args)(folder, [])
 
 
-@pytest.fixture
-def cluttered_export(sample_export, tmp_path):
-    """An export folder that also holds what a user may leave in it: secrets, a clone, a link, a stray file."""
-    builder, _ = sample_export
-    folder = export.write_folder(builder, tmp_path / "hub")
-    (folder / ".env").write_text("HF_TOKEN=hf_secret\n")
-    (folder / ".git" / "objects").mkdir(parents=True)
-    (folder / ".git" / "config").write_text("[core]\n")
-    (tmp_path / "private.txt").write_text("outside the folder")
-    (folder / "notes").symlink_to(tmp_path / "private.txt")
-    (folder / DATA_FOLDER / "old-00000-of-00001.parquet").write_bytes(b"PAR1")
-    return folder
+def test_two_exports_to_one_folder_at_once_are_one_written_and_one_refused(sample_export, tmp_path):
+    builders, _ = sample_export
+    entered, release = threading.Event(), threading.Event()
 
+    def slow(folder, files):
+        entered.set()
+        release.wait(30)
 
-LEFT_OUT = [".env", ".git/", "notes (a symbolic link)", "fashion_mnist/old-00000-of-00001.parquet"]
-
-
-def test_push_holds_exactly_the_export_files_and_lists_the_rest_as_left_out(cluttered_export):
-    files, left_out = export.published_files(cluttered_export)
-    assert files == layout.export_files()
-    assert left_out == LEFT_OUT
-    operations = export.main_branch_operations(cluttered_export)
-    assert [op.path_in_repo for op in operations] == layout.export_files()
-    assert all(isinstance(op, CommitOperationAdd) for op in operations)
-
-
-def test_the_dry_run_lists_the_export_files_only(cluttered_export, monkeypatch, capsys):
-    monkeypatch.setattr(export, "verify_folder", lambda folder: "fashion_mnist")  # a sample, taken for a full one
-    assert export.main(["--out", str(cluttered_export), "--push", "someone/fashion_mnist", "--dry-run"]) == 0
-    printed = capsys.readouterr()
-    main_list = printed.out.split("Would push to someone/fashion_mnist@script:")[0].splitlines()
-    assert main_list == ["Would push to someone/fashion_mnist@main:", *(f"  add {n}" for n in layout.export_files())]
-    assert f"Leaving out of the push what the export does not write: {', '.join(LEFT_OUT)}" in printed.err
-    assert "Traceback" not in printed.err
-
-
-@pytest.mark.parametrize("linked", ["near_duplicates.csv", "images"], ids=["a file", "the folder of a file"])
-def test_an_export_file_that_is_a_link_is_refused(cluttered_export, tmp_path, linked):
-    elsewhere = tmp_path / "elsewhere"
-    (cluttered_export / linked).rename(elsewhere)
-    (cluttered_export / linked).symlink_to(elsewhere)
-    first = "images/examples.png" if linked == "images" else linked
-    with pytest.raises(export.ExportError, match=rf"{first} is not a regular file in it"):
-        export.published_files(cluttered_export)
-    with pytest.raises(export.ExportError, match=rf"{first} is not a regular file in it"):
-        export.main_branch_operations(cluttered_export)
-
-
-def test_a_manifest_naming_files_outside_its_folder_is_not_an_export(tmp_path):
-    outside = tmp_path / "keep.txt"
-    outside.write_text("mine")
-    out = tmp_path / "hub"
-    out.mkdir()
-    manifest = {"written_by": "tools.export", "complete": True, "files": ["../keep.txt"]}
-    (out / layout.EXPORT_MANIFEST).write_text(json.dumps(manifest), "utf-8")
-    assert export.written_files(out) is None
-    with pytest.raises(export.ExportError, match=r"is not an export by tools\.export"):
-        export.check_out(out)
-    export.remove_export(out)
-    assert outside.read_text() == "mine"
+    first = threading.Thread(target=export.write_folder, args=(builders, tmp_path / "hub", slow))
+    first.start()
+    assert entered.wait(60)
+    with pytest.raises(export.cli.UserError, match=r"Another run is writing .*hub \(it holds .*\.hub\.lock\)"):
+        export.write_folder(builders, tmp_path / "hub")
+    release.set()
+    first.join()
+    assert digests(tmp_path / "hub") == digests(sample_export[1])

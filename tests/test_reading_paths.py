@@ -13,7 +13,6 @@ from benchmarks import storage
 from benchmarks.figures import BATCH_SIZE
 from tests.archives import archive_arrays
 from tests.fixtures import SAMPLE_DIR
-from tools import export
 from tools.fast_path import as_arrays
 
 
@@ -36,18 +35,14 @@ def check_every_reading_path(folder, archives, tmp_path):
         np.testing.assert_array_equal(in_memory["label"], expected_labels)
 
 
-def test_the_sample_export_reads_as_its_archives(tmp_path):
-    builder = export.build(config_name="sample", cache_dir=str(tmp_path / "build"))
-    folder = export.write_folder(builder, tmp_path / "hub")
-    check_every_reading_path(folder, SAMPLE_DIR, tmp_path)
+def test_the_sample_export_reads_as_its_archives(sample_export, tmp_path):
+    check_every_reading_path(sample_export[1], SAMPLE_DIR, tmp_path)
 
 
 @pytest.mark.real
 @pytest.mark.slow
-def test_the_official_export_reads_as_its_archives(official_server, official_dir, tmp_path):
-    builder = export.build(base_urls=[official_server], cache_dir=str(tmp_path / "build"), num_proc=2)
-    folder = export.write_folder(builder, tmp_path / "hub")
-    check_every_reading_path(folder, official_dir, tmp_path)
+def test_the_official_export_reads_as_its_archives(official_export, official_dir, tmp_path):
+    check_every_reading_path(official_export[1], official_dir, tmp_path)
 
 
 @pytest.mark.parametrize("encoding", storage.ENCODINGS)

@@ -3,7 +3,6 @@
 import hashlib
 import json
 import re
-from pathlib import Path
 
 import datasets
 import numpy as np
@@ -13,17 +12,16 @@ from huggingface_hub import DatasetCard
 import fashion_mnist as fm
 from tests.archives import SPLIT_FILES, archive_arrays, dataset_arrays
 from tests.fixtures import REPO, SAMPLE_DIR
-from tools import export, make_sample
+from tools import card, export, make_sample
 
 SPLIT_SIZES = {"train": 60_000, "test": 10_000}
 
 
 @pytest.fixture(scope="module")
-def real_build(official_server, tmp_path_factory):
-    """Builder prepared from the loopback host, and the Hub folder exported from it."""
-    root = tmp_path_factory.mktemp("real")
-    builder = export.build(base_urls=[official_server], cache_dir=str(root / "cache"), num_proc=2)
-    return builder, export.write_folder(builder, root / "hub")
+def real_build(official_export):
+    """The default config's builder, prepared from the loopback host, and the Hub folder exported from it."""
+    builders, folder = official_export
+    return builders["fashion_mnist"], folder
 
 
 @pytest.fixture(scope="module")
@@ -56,8 +54,8 @@ def test_the_builder_checksums_are_the_published_ones(official_dir):
 
 
 def test_downloaded_files_are_the_archives(real_build, official_dir):
-    builder, _ = real_build
-    downloads = Path(builder._cache_downloaded_dir)
+    builder, folder = real_build
+    downloads = folder.parent / "cache" / "downloads"  # the download manager's folder in the build's cache
     cached = {
         hashlib.sha256(p.read_bytes()).hexdigest() for p in downloads.iterdir() if p.suffix not in (".json", ".lock")
     }
@@ -129,14 +127,14 @@ def test_the_benchmark_doc_states_the_bytes_this_export_writes(real_build, confi
     assert (total, train, test) == (sum(split_bytes.values()), split_bytes["train"], split_bytes["test"])
 
 
-def test_a_second_build_exports_the_same_bytes(real_build, official_dir, tmp_path):
-    """From the archives on disk, in one process (the first build downloaded them, in two)."""
-    _, folder = real_build
-    builder = export.build(data_dir=str(official_dir), cache_dir=str(tmp_path / "cache"), num_proc=1)
-    again = export.write_folder(builder, tmp_path / "hub")
-    for config in ("fashion_mnist", "arrays"):
-        for path in sorted((folder / config).glob("*.parquet")):
-            assert (again / config / path.name).read_bytes() == path.read_bytes(), path
+def test_a_second_export_writes_the_same_bytes(official_export, tmp_path):
+    """The same build exported again (that another build, in another number of processes, gives the same bytes:
+    tests/test_export.py, on the sample)."""
+    builders, folder = official_export
+    again = export.write_folder(builders, tmp_path / "hub")
+    for path in sorted(folder.rglob("*")):
+        if path.is_file():
+            assert (again / path.relative_to(folder)).read_bytes() == path.read_bytes(), path
 
 
 def test_dataset_infos_json_records_the_official_archives(real_build):
@@ -152,7 +150,7 @@ def test_dataset_infos_json_records_the_official_archives(real_build):
 def test_the_hub_card_is_the_repositorys_card_without_its_repository_only_parts(real_build):
     """That its YAML is what a build records: tests/test_regenerate.py."""
     _, folder = real_build
-    assert (folder / "README.md").read_text() == export.hub_text((REPO / "README.md").read_text())
+    assert (folder / "README.md").read_text() == card.hub_text((REPO / "README.md").read_text())
     infos = {info["config_name"]: info for info in DatasetCard.load(folder / "README.md").data["dataset_info"]}
     for config in ("fashion_mnist", "arrays"):
         assert {s["name"]: s["num_examples"] for s in infos[config]["splits"]} == SPLIT_SIZES

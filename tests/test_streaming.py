@@ -15,7 +15,7 @@ import pytest
 from datasets.distributed import split_dataset_by_node
 from datasets.packaged_modules.parquet.parquet import Parquet
 
-from tools import export, layout
+from tools import layout, parquet
 
 SPLIT_ROWS = {"train": 60_000, "test": 10_000}
 READERS = range(1, 9)
@@ -26,13 +26,13 @@ def indexed_export(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("indexed") / layout.DATA_FOLDER
     folder.mkdir()
     for split, rows in SPLIT_ROWS.items():
-        export.write_parquet_files(datasets.Dataset.from_dict({"index": range(rows)}), folder, split)
+        parquet.write_split(datasets.Dataset.from_dict({"index": range(rows)}), folder, split)
     return folder.parent
 
 
 def load(folder: Path, split: str, reshard: bool = True) -> datasets.IterableDataset:
     """The split streamed through the card's `configs` (the paths it gives), resharded as the card shows."""
-    (data_files,) = (c["data_files"] for c in export.CONFIGS if c["config_name"] == "fashion_mnist")
+    (data_files,) = (c["data_files"] for c in layout.CONFIGS if c["config_name"] == "fashion_mnist")
     paths = {entry["split"]: str(folder / entry["path"]) for entry in data_files}
     stream = datasets.load_dataset("parquet", data_files=paths, split=split, streaming=True)
     return stream.reshard() if reshard else stream
@@ -78,19 +78,19 @@ def assert_disjoint_and_complete(parts: list[list[int]], rows: int) -> None:
 def test_files_hold_the_split_in_order_in_row_groups(indexed_export):
     for split, rows in SPLIT_ROWS.items():
         files = sorted((indexed_export / layout.DATA_FOLDER).glob(f"{split}-*.parquet"))
-        assert [f.name for f in files] == export.parquet_file_names(split)
+        assert [f.name.split("-of-")[0] for f in files] == [f"{split}-{i:05d}" for i in range(layout.FILES_PER_SPLIT)]
         assert [i for f in files for i in pq.read_table(f)["index"].to_pylist()] == list(range(rows))
         sizes = [
             pq.ParquetFile(f).metadata.row_group(g).num_rows
             for f in files
             for g in range(pq.ParquetFile(f).num_row_groups)
         ]
-        assert max(sizes) == export.ROW_GROUP_SIZE
+        assert max(sizes) == layout.ROW_GROUP_SIZE
 
 
 @pytest.mark.parametrize("split", SPLIT_ROWS)
 def test_reshard_makes_a_shard_per_row_group(indexed_export, split):
-    assert load(indexed_export, split, reshard=False).num_shards == export.FILES_PER_SPLIT
+    assert load(indexed_export, split, reshard=False).num_shards == layout.FILES_PER_SPLIT
     assert load(indexed_export, split).num_shards == len(row_groups(indexed_export, split))
 
 
@@ -127,7 +127,7 @@ def test_without_reshard_each_rank_reads_its_own_files(indexed_export, reads, wo
 
     assert_disjoint_and_complete([indexes for indexes, _ in ranks], SPLIT_ROWS["train"])
     opened = Counter(piece for _, pieces in ranks for piece in pieces)
-    assert set(opened) == {(name, None) for name in export.parquet_file_names("train")}
+    assert set(opened) == {(path.name, None) for path in layout.parquet_files(indexed_export, "fashion_mnist", "train")}
     assert max(opened.values()) == 1
 
 
@@ -156,12 +156,10 @@ def test_each_dataloader_worker_reads_its_own_shards(indexed_export, num_workers
 
 
 @pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="needs torch: runs in the examples venv")
-def test_the_streaming_benchmark_measures_every_reader_of_a_sample_export(tmp_path, capsys):
+def test_the_streaming_benchmark_measures_every_reader_of_a_sample_export(sample_export, capsys):
     from benchmarks import streaming
 
-    folder = export.write_folder(
-        export.build(config_name="sample", cache_dir=str(tmp_path / "cache")), tmp_path / "hub"
-    )
+    folder = sample_export[1]
     figures = streaming.main([str(folder), "--rounds", "1"])
     rows = 60  # the sample's training examples
     epochs = streaming.PIPELINE_EPOCHS
