@@ -22,7 +22,7 @@ import numpy as np
 import PIL.Image
 
 import fashion_mnist as fm
-from tools import cli, common, export, paths
+from tools import cli, common, parquet, paths
 
 DECODED_IMAGES = 10_000
 CODECS = (("none", None, 500), ("zstd", 9, 500), ("zstd", 19, 500), ("zstd", 19, 1000))
@@ -77,14 +77,16 @@ def decode_microseconds(pngs: list[bytes]) -> float:
 
 def parquet_bytes(dataset: datasets.Dataset, codec: str, level, row_group: int, folder: Path) -> int:
     """Bytes of the 8 files that the export writes for `dataset`, with `codec` for the image column."""
-    options = export.column_options(dataset.features)
+    options = parquet.column_options(dataset.features)
     for column in options["compression_level"]:
         options["compression"][column] = codec
         options["compression_level"][column] = level
     if level is None:
         options.pop("compression_level")
-    export.write_parquet_files(dataset, folder, "train", options, row_group)
-    return sum(path.stat().st_size for path in folder.glob("train-*.parquet"))
+    variant = folder / f"{codec}-{level}-{row_group}"
+    variant.mkdir()
+    names = parquet.write_split(dataset, variant, "train", options, row_group)
+    return sum((variant / name).stat().st_size for name in names)
 
 
 def codec_table(dataset: datasets.Dataset, folder: Path) -> list[str]:

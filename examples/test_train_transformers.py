@@ -21,7 +21,8 @@ from transformers import (
 
 import fashion_mnist as fm
 from tests.fixtures import require_official_archives
-from tools import export
+from tools.build import build_configs
+from tools.export import write_folder
 
 EXAMPLES = Path(__file__).resolve().parent
 # Run by torchrun in each process: the example, with a note of every image it reads.
@@ -53,8 +54,8 @@ SHORT_RUN_MIN_ACCURACY = 0.6
 @pytest.fixture(scope="module")
 def sample_export(tmp_path_factory) -> Path:
     """The Hub-ready folder that `python -m tools.export --sample` writes."""
-    builder = export.build(config_name="sample", cache_dir=str(tmp_path_factory.mktemp("cache")))
-    return export.write_folder(builder, tmp_path_factory.mktemp("export") / "hub")
+    builders = build_configs(sample=True, cache_dir=tmp_path_factory.mktemp("cache"))
+    return write_folder(builders, tmp_path_factory.mktemp("export") / "hub")
 
 
 @pytest.fixture
@@ -180,8 +181,8 @@ def test_shuffled_batches_of_two_ranks_split_the_rows(sample_export):
 def official_export(tmp_path_factory) -> Path:
     """The Hub-ready folder that `python -m tools.export` writes from the official archives."""
     data_dir = require_official_archives()
-    builder = export.build(data_dir=str(data_dir), cache_dir=str(tmp_path_factory.mktemp("cache")))
-    return export.write_folder(builder, tmp_path_factory.mktemp("official") / "hub")
+    builders = build_configs(data_dir=str(data_dir), cache_dir=tmp_path_factory.mktemp("cache"))
+    return write_folder(builders, tmp_path_factory.mktemp("official") / "hub")
 
 
 @pytest.mark.real
