@@ -21,8 +21,10 @@ GENERATED = [
 
 
 @pytest.mark.real
-def test_every_generated_file_is_what_the_generators_make_of_the_archives(official_dir, near_duplicate_search):
-    generated = rg.generate(official_dir, found=near_duplicate_search)
+def test_every_generated_file_is_what_the_generators_make_of_the_archives(
+    official_dir, near_duplicate_search, official_export
+):
+    generated = rg.generate(official_dir, found=near_duplicate_search, exported=official_export)
     assert sorted(rg.relative(path) for path in generated) == sorted(GENERATED)
     stale = rg.differing(generated)
     assert stale == [], "".join(rg.diff(path, generated[path]) for path in stale) + f"\nrun {rg.COMMAND}"
