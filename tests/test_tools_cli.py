@@ -2,7 +2,6 @@
 Each error is one line, exit 1, no traceback, and nothing written."""
 
 import hashlib
-import json
 import os
 import re
 import signal
@@ -10,8 +9,8 @@ import subprocess
 import sys
 import threading
 
-import datasets
 import pytest
+from huggingface_hub import DatasetCard
 
 import fashion_mnist as fm
 from tests.fixtures import REPO, SAMPLE_DIR, require_official_archives
@@ -330,11 +329,11 @@ def test_written_files_get_the_usual_permissions(tmp_path):
     assert (tmp_path / "new.csv").stat().st_mode & 0o777 == 0o644
 
 
-def test_record_infos_keeps_the_repository_only_parts_of_the_card():
-    recorded = json.loads(RECORDED[0].read_text())
-    card = record_infos.recorded_card({name: datasets.DatasetInfo.from_dict(info) for name, info in recorded.items()})
-    assert "<!-- repo-only -->" in card
-    assert card == RECORDED[1].read_text(encoding="utf-8"), "the card's YAML is this build's, and its text is kept"
+def test_record_infos_keeps_the_repository_only_parts_of_the_card(sample_export):
+    card = DatasetCard(record_infos.recorded_card(sample_export[1]))
+    assert "<!-- repo-only -->" in card.text
+    assert card.text == DatasetCard.load(RECORDED[1]).text, "the repository's text is kept"
+    assert card.data == DatasetCard.load(sample_export[1] / "README.md").data, "with the YAML of the export's card"
 
 
 def test_an_output_folder_that_cannot_be_written_is_refused(tmp_path, monkeypatch):

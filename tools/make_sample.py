@@ -3,14 +3,13 @@
     .venv/bin/python -m tools.make_sample --data-dir ../shared/fashion-mnist
 
 Writes the first examples of each split, repacked in the official IDX gzip format, and prints the
-size and SHA-256 of each file for SAMPLE_SPLITS in fashion_mnist.py. `--out` (default dummy/) is created whole,
-or, if it exists, its four archives are replaced together; a file of an archive's name that is not an earlier
-sample archive is refused, and other files are left as they are.
+size and SHA-256 of each file for SAMPLE_SPLITS in fashion_mnist.py. The four archives in `--out` (default dummy/,
+created if missing) are replaced together (tools.paths.write_files); a file of an archive's name that is not an
+earlier sample archive is refused, and other files are left as they are.
 """
 
 import hashlib
 import os
-import shutil
 import sys
 from pathlib import Path
 
@@ -88,23 +87,6 @@ def check_overwrites(out: Path, arrays: dict[str, np.ndarray]) -> None:
             )
 
 
-def write_folder(out: Path, archives: dict[str, bytes]) -> None:
-    """The archives into `out`: a new folder appears whole, an existing one gets every file or none."""
-    if out.exists():
-        paths.write_files({out / name: data for name, data in archives.items()})
-        return
-    staging = paths.temporary_name(out)
-    staging.mkdir()
-    try:
-        for name, data in archives.items():
-            (staging / name).write_bytes(data)
-        with cli.signals_held():
-            staging.rename(out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-
-
 def make(data_dir: str, out: str) -> None:
     data_dir = paths.check_data_dir(data_dir)
     target = check_out(out, data_dir)
@@ -112,7 +94,8 @@ def make(data_dir: str, out: str) -> None:
     if target.exists():
         check_overwrites(target, arrays)
     archives = cut(arrays)
-    write_folder(target, archives)
+    target.mkdir(exist_ok=True)
+    paths.write_files({target / name: data for name, data in archives.items()})
     for name, data in archives.items():
         print(f'Archive("{name}", {len(data):_}, "{hashlib.sha256(data).hexdigest()}")')
 
