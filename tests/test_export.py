@@ -307,7 +307,8 @@ def test_a_push_publishes_the_folder_it_built_and_deletes_only_the_branches_othe
     official_export, official_dir, tmp_path, monkeypatch, capsys
 ):
     """The push through the command line, on a fake of HfApi: main holds exactly the new export, script the loading
-    script; the files the Hub had besides .gitattributes are deleted, those of the export never sent elsewhere."""
+    script; the files the Hub had besides .gitattributes are deleted. The export, from the session's build in its
+    cache, is byte for byte the session's: an export is reproducible."""
     cache = str(official_export[1].parent / "cache")  # the session's build, in its cache: exported, not built again
     monkeypatch.setenv("HF_TOKEN", "hf_test")
     monkeypatch.setattr(export, "HfApi", FakeHub)
@@ -321,6 +322,7 @@ def test_a_push_publishes_the_folder_it_built_and_deletes_only_the_branches_othe
     exported = json.loads((out / export.MANIFEST).read_text())["files"]
     assert hub.branches["main"] == sorted([".gitattributes", *exported])
     assert hub.branches["script"] == sorted([".gitattributes", *publish.SCRIPT_FILES])
+    assert digests(out) == digests(official_export[1]), "the same archives give the same bytes"
     printed = capsys.readouterr().out
     assert "  delete fashion_mnist/train-00000-of-00001.parquet" in printed and "  delete old-script.py" in printed
     assert "  delete .gitattributes" not in printed

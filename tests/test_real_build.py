@@ -12,7 +12,7 @@ from huggingface_hub import DatasetCard
 import fashion_mnist as fm
 from tests.archives import SPLIT_FILES, archive_arrays, dataset_arrays
 from tests.fixtures import REPO, SAMPLE_DIR
-from tools import card, export, make_sample
+from tools import card, make_sample
 
 SPLIT_SIZES = {"train": 60_000, "test": 10_000}
 
@@ -125,16 +125,6 @@ def test_the_benchmark_doc_states_the_bytes_this_export_writes(real_build, confi
     assert row is not None, f"the Storage row of {config}"
     total, train, test = (int(number.replace(",", "")) for number in row.groups())
     assert (total, train, test) == (sum(split_bytes.values()), split_bytes["train"], split_bytes["test"])
-
-
-def test_a_second_export_writes_the_same_bytes(official_export, tmp_path):
-    """The same build exported again (that another build, in another number of processes, gives the same bytes:
-    tests/test_export.py, on the sample)."""
-    builders, folder = official_export
-    again = export.write_folder(builders, tmp_path / "hub")
-    for path in sorted(folder.rglob("*")):
-        if path.is_file():
-            assert (again / path.relative_to(folder)).read_bytes() == path.read_bytes(), path
 
 
 def test_dataset_infos_json_records_the_official_archives(real_build):
