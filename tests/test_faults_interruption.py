@@ -187,19 +187,7 @@ def test_an_export_killed_part_way_leaves_the_previous_folder(tmp_path, stop):
     first = start(str(tmp_path / "cache1"), f"--export={out}")
     finish(first)
     previous = export_files(out)
-    assert sorted(previous) == sorted(
-        [
-            ".tools-export.json",
-            "README.md",
-            *export.CARD_FILES,
-            *(
-                f"{folder}/{name}"
-                for folder in ("fashion_mnist", "arrays")
-                for split in ("test", "train")
-                for name in export.parquet_file_names(split)
-            ),
-        ]
-    )
+    assert sorted(previous) == sorted([export.MANIFEST, *json.loads(previous[export.MANIFEST])["files"]])
 
     stopped = tmp_path / "stopped"
     process = start(str(tmp_path / "cache2"), f"--export={out}", stop, f"--stopped={stopped}")
@@ -322,7 +310,7 @@ def test_a_second_export_to_the_same_out_is_refused_while_the_first_writes(tmp_p
     _, stderr = second.communicate(timeout=WAIT)
     assert second.returncode == 1
     assert [line for line in stderr.splitlines() if line.startswith("tools.export")] == [
-        f"tools.export: error: Another tools.export is writing {out} (it holds {tmp_path / '.hub.lock'}): "
+        f"tools.export: error: Another run is writing {out} (it holds {tmp_path / '.hub.lock'}): "
         "wait for it to end, then run this again."
     ]
     os.kill(first.pid, signal.SIGTERM)
@@ -350,10 +338,11 @@ def test_two_exports_to_one_out_at_once_leave_one_whole_export(tmp_path):
     results = [(process.communicate(timeout=WAIT), process.returncode) for process in processes]
     assert sorted(code for _, code in results) == [0, 1]
     refused = next(stderr for (_, stderr), code in results if code == 1)
-    assert f"tools.export: error: Another tools.export is writing {out}" in refused
+    assert f"tools.export: error: Another run is writing {out}" in refused
     loaded = datasets.load_dataset(str(out), cache_dir=str(tmp_path / "load"))
     assert {split: loaded[split].num_rows for split in loaded} == {"train": 60, "test": 40}
-    assert sorted(export_files(out)) == sorted([".tools-export.json", *export.export_files()])
+    files = export_files(out)
+    assert sorted(files) == sorted([export.MANIFEST, *json.loads(files[export.MANIFEST])["files"]])
 
 
 def test_two_exports_sharing_a_cache_at_once_both_finish_with_the_same_files(tmp_path):

@@ -135,13 +135,15 @@ def write_contents(builders: dict, folder: Path, out: Path) -> list[str]:
     return files
 
 
-def write_folder(builders: dict, out: Path, before_swap=None) -> Path:
-    """Write the export of `builders` (`build_configs`) beside `out`, verify it, call `before_swap(folder, files)`
-    (the push), then swap it in: `out` is then complete, or as it was. `out` must be new, empty, or an earlier export
-    that holds nothing else (`check_out`); one export writes it at a time."""
+def write_folder(builders: dict, out: Path, before_swap=None, build=None) -> Path:
+    """Write the export of `builders` (`build_configs`; or of what `build()` returns, called once `out` is locked)
+    beside `out`, verify it, call `before_swap(folder, files)` (the push), then swap it in: `out` is then complete,
+    or as it was. `out` must be new, empty, or an earlier export that holds nothing else (`check_out`); one export
+    writes it at a time."""
     out = Path(out).absolute()
     out.parent.mkdir(parents=True, exist_ok=True)
     with paths.replacing(out, check=check_out) as folder:
+        builders = build() if build else builders
         files = write_contents(builders, folder, out)
         if before_swap:
             before_swap(folder, files)
@@ -255,14 +257,21 @@ def export(args) -> None:
         paths.check_data_dir(args.data_dir)
     check_cache_dir(args.cache_dir, args.data_dir)
     check_out(args.out, args.data_dir, args.cache_dir)
-    builders = build_configs(
-        sample=args.sample,
-        data_dir=args.data_dir,
-        base_urls=args.base_url,
-        cache_dir=args.cache_dir,
-        num_proc=args.num_proc or (1 if args.sample else os.cpu_count()),
-    )
-    out = write_folder(builders, args.out, before_swap=pusher(args))
+    builders = {}
+
+    def build():  # with --out locked: a second export to it is refused before it builds
+        builders.update(
+            build_configs(
+                sample=args.sample,
+                data_dir=args.data_dir,
+                base_urls=args.base_url,
+                cache_dir=args.cache_dir,
+                num_proc=args.num_proc or (1 if args.sample else os.cpu_count()),
+            )
+        )
+        return builders
+
+    out = write_folder(None, args.out, before_swap=pusher(args), build=build)
     print(summary(builders["fashion_mnist"], out))
 
 

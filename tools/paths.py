@@ -106,7 +106,9 @@ def replacing(out: Path, check=None):
     try:
         lock.acquire()
     except filelock.Timeout:
-        raise UserError(f"Another run is writing {out} (it holds {lock.lock_file}): wait for it to end.") from None
+        raise UserError(
+            f"Another run is writing {out} (it holds {lock.lock_file}): wait for it to end, then run this again."
+        ) from None
     try:
         for leftover in leftovers(out):
             try:
