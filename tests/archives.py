@@ -22,3 +22,23 @@ def dataset_arrays(split) -> tuple[np.ndarray, np.ndarray]:
     """Decode every image of a `datasets` split (PIL, through its Image feature) and its labels."""
     images = np.stack([np.asarray(image) for image in split["image"]])
     return images, np.asarray(split["label"], dtype=np.uint8)
+
+
+def hub_sizes(folder: Path, config: str) -> dict:
+    """A config's sizes as the Hub's dataset viewer computes them from its Parquet files (`config-parquet-and-info`):
+    download_size, the bytes of the files; per split, num_examples from the footers and num_bytes, the Arrow bytes
+    per row of the first row group of the split's first file times its rows; dataset_size, their sum."""
+    import pyarrow.parquet as pq
+
+    files = sorted((Path(folder) / config).glob("*.parquet"))
+    splits = {}
+    for split in SPLIT_FILES:
+        parts = [pq.ParquetFile(path) for path in files if path.name.startswith(f"{split}-")]
+        rows = sum(part.metadata.num_rows for part in parts)
+        first = parts[0].read_row_group(0)
+        splits[split] = {"num_bytes": int(first.nbytes / first.num_rows * rows), "num_examples": rows}
+    return {
+        "download_size": sum(path.stat().st_size for path in files),
+        "dataset_size": sum(split["num_bytes"] for split in splits.values()),
+        "splits": splits,
+    }

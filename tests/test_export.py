@@ -13,7 +13,7 @@ import pytest
 from huggingface_hub import CommitOperationAdd, CommitOperationDelete, DatasetCard
 
 import fashion_mnist as fm
-from tests.archives import archive_arrays
+from tests.archives import archive_arrays, hub_sizes
 from tests.fixtures import REPO, SAMPLE_DIR
 from tools import card, export, layout, parquet, publish
 from tools.build import build_configs
@@ -172,14 +172,12 @@ def test_card_yaml_describes_the_files_with_the_sizes_the_hub_computes(sample_ex
         "dtype": {"array2_d": {"shape": [28, 28], "dtype": "uint8"}},
     }
     for config, info in infos.items():
-        files = sorted((folder / config).glob("*.parquet"))
-        assert info["download_size"] == sum(path.stat().st_size for path in files)
-        for split in info["splits"]:
-            parts = [path for path in files if path.name.startswith(split["name"] + "-")]
-            first = pq.read_table(parts[0]).slice(0, pq.ParquetFile(parts[0]).metadata.row_group(0).num_rows)
-            assert split["num_examples"] == {"train": 60, "test": 40}[split["name"]]
-            assert split["num_bytes"] == int(first.nbytes / first.num_rows * split["num_examples"])
-        assert info["dataset_size"] == sum(split["num_bytes"] for split in info["splits"])
+        sizes = hub_sizes(folder, config)
+        assert {s["name"]: s["num_examples"] for s in info["splits"]} == {"train": 60, "test": 40}
+        assert {
+            s["name"]: {"num_bytes": s["num_bytes"], "num_examples": s["num_examples"]} for s in info["splits"]
+        } == (sizes["splits"])
+        assert (info["download_size"], info["dataset_size"]) == (sizes["download_size"], sizes["dataset_size"])
     assert DatasetCard.load(folder / "README.md").text.startswith(layout.SAMPLE_WARNING)
 
 

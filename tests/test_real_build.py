@@ -10,7 +10,7 @@ import pytest
 from huggingface_hub import DatasetCard
 
 import fashion_mnist as fm
-from tests.archives import SPLIT_FILES, archive_arrays, dataset_arrays
+from tests.archives import SPLIT_FILES, archive_arrays, dataset_arrays, hub_sizes
 from tests.fixtures import REPO, SAMPLE_DIR
 from tools import card, make_sample
 
@@ -144,6 +144,18 @@ def test_the_hub_card_is_the_repositorys_card_without_its_repository_only_parts(
     infos = {info["config_name"]: info for info in DatasetCard.load(folder / "README.md").data["dataset_info"]}
     for config in ("fashion_mnist", "arrays"):
         assert {s["name"]: s["num_examples"] for s in infos[config]["splits"]} == SPLIT_SIZES
+
+
+@pytest.mark.parametrize("config", ["fashion_mnist", "arrays"])
+def test_the_cards_sizes_are_the_ones_the_hub_computes_from_the_parquet_files(real_build, config):
+    """The dataset page shows sizes that the Hub recomputes from the Parquet footers: the card's YAML, in the
+    repository and on the Hub, gives the same."""
+    _, folder = real_build
+    sizes = hub_sizes(folder, config)
+    for card_path in (REPO / "README.md", folder / "README.md"):
+        (info,) = [i for i in DatasetCard.load(card_path).data["dataset_info"] if i["config_name"] == config]
+        assert (info["download_size"], info["dataset_size"]) == (sizes["download_size"], sizes["dataset_size"])
+        assert {s["name"]: {k: s[k] for k in ("num_bytes", "num_examples")} for s in info["splits"]} == sizes["splits"]
 
 
 def test_sample_archives_are_cut_from_the_official_ones(official_dir):
