@@ -1,18 +1,21 @@
-"""Check an exported folder end to end: the files, every Parquet file, the row counts, the features and class names
-in the card and in the Parquet metadata, and the SHA-256 of every split's pixels and labels against the digests
-recorded in fashion_mnist.py, for both configs: `fashion_mnist` (PNG images) and `arrays` (uint8 arrays) hold the same
-pixels and labels, so one set of digests checks both.
+"""Check an export folder byte by byte, as readers see it, wherever it was written (a Hub snapshot, a copy made by
+another pyarrow): each Parquet file's name, schema, metadata and footer (row counts, row groups, nothing that readers
+trust without reading the data), every label, every PNG file (the very file the builder writes for its pixels) or
+array, the SHA-256 of each split's pixels and labels against fashion_mnist.py's digests; the card and the files it
+links to must be what tools.card writes.
 
     .venv/bin/python -m tools.verify              # the export in build/hub
     .venv/bin/python -m tools.verify FOLDER
 
-Prints "verified: FOLDER (...)" and the files found there that are not part of the export, or one line naming the
-first thing wrong (exit 1).
+Prints "verified: FOLDER (...)" and the files there that are not part of the export, or one line naming the first
+thing wrong (exit 1).
 """
 
 import argparse
+import hashlib
 import io
-import json
+import os
+import zlib
 from pathlib import Path
 
 import datasets
@@ -20,19 +23,20 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-import yaml
-from datasets.info import DatasetInfosDict
-from huggingface_hub import DatasetCard
 from PIL import Image, UnidentifiedImageError
 
 import fashion_mnist as fm
-from tools import cli, layout
+from tools import card, cli, layout, parquet
 from tools.common import EXPORT_FOLDER, REPO
 
 FEATURES = {config: fm.features(arrays=config == "arrays") for config in layout.DATA_FOLDERS}
-COLUMN_TYPES = {"fashion_mnist": "image: struct, label: int64", "arrays": "image: list<list<uint8>>, label: int64"}
-CONFIG_SPLITS = {"fashion_mnist": fm.OFFICIAL_SPLITS, "sample": fm.SAMPLE_SPLITS}
+PARTS = [(config, split) for config in FEATURES for split in layout.SPLITS]
+KINDS = {"fashion_mnist": fm.OFFICIAL_SPLITS, "sample": fm.SAMPLE_SPLITS}
+KINDS = {kind: {split.split: split for split in splits} for kind, splits in KINDS.items()}
 EXTRA = "not part of the export (not published)"
+MANIFEST = ".tools-export.json"  # tools.export's record of the files it wrote: never published, not checked
+DAMAGED = "a changed or damaged file"
+TRUSTED = f"which the export does not write and readers trust without reading the data ({DAMAGED})"
 
 
 class VerificationError(cli.UserError):
@@ -45,324 +49,278 @@ class VerificationError(cli.UserError):
 
     @property
     def detail(self) -> str:
-        """The message without the folder: the file and what is wrong with it."""
+        """The message without the folder."""
         return f"{self.file}: {self.problem}" if self.file else self.problem
 
 
+class Problem(Exception):
+    """What is wrong (the last argument) with a file of the folder (the first, once known)."""
+
+
 def verify_folder(folder: Path) -> str:
-    """Raise `VerificationError` unless `folder` is an intact export; return its config: "fashion_mnist" for the
+    """Raise `VerificationError` unless `folder` is an intact export; return its kind: "fashion_mnist" for the
     official archives, "sample" for the bundled sample."""
-    folder = Path(folder)
+    try:
+        return check_folder(Path(folder))
+    except Problem as problem:
+        raise VerificationError(Path(folder), *problem.args) from problem
+
+
+def check_folder(folder: Path) -> str:
     if not folder.is_dir():
-        raise VerificationError(folder, "", "not a folder" if folder.exists() else "no such folder")
+        raise Problem("", "not a folder" if folder.exists() else "no such folder")
     if folder.resolve() == REPO:
-        raise VerificationError(folder, "", f"the repository, not an export (the export writes {EXPORT_FOLDER})")
-    for name in layout.export_files():
-        check_regular_file(folder, name)
-    config = check_card(folder)
-    check_no_stray_data_files(folder)
-    for data_config in layout.DATA_FOLDERS:
-        for split in CONFIG_SPLITS[config]:
-            check_split(folder, split, data_config)
-    return config
+        raise Problem("", f"the repository, not an export (the export writes {EXPORT_FOLDER})")
+    for name in layout.TEXT_FILES:
+        check_regular(folder, name)
+    parts = {(config, split): split_files(folder, config, split) for config, split in PARTS}
+    for name, data in card.linked_files().items():
+        check_bytes(folder, name, data, "the file this version writes")
+    kind = None
+    for (config, split), names in parts.items():
+        kind = check_split(folder, config, split, names, kind)
+    check_bytes(folder, "README.md", card.render(folder, kind == "sample").encode(), "the card this version writes")
+    return kind
 
 
-def check_no_stray_data_files(folder: Path) -> None:
-    """`load_dataset` reads every file that a config's `data_files` pattern matches: a file there that the export
-    did not write would join the split."""
-    expected = set(layout.export_files())
-    for config in layout.CONFIGS:
-        for data_files in config["data_files"]:
-            for path in sorted(folder.glob(data_files["path"])):
-                name = path.relative_to(folder).as_posix()
-                if path.is_file() and name not in expected:
-                    raise VerificationError(
-                        folder,
-                        name,
-                        f"not a file of the export, but it matches {data_files['path']}, the card's data_files of "
-                        f"the {data_files['split']} split ({config['config_name']}): load_dataset would read it "
-                        "into that split. Move it out of the folder",
-                    )
-
-
-def extra_files(folder: Path) -> list[str]:
-    """What `folder` holds besides the export's files and its manifest, sorted (`layout.foreign_entries`)."""
-    return sorted(layout.foreign_entries(Path(folder), {*layout.export_files(), layout.EXPORT_MANIFEST}))
-
-
-def check_regular_file(folder: Path, name: str) -> None:
+def check_regular(folder: Path, name: str) -> None:
+    """`name` is a regular file in `folder`, with no symbolic link on its way."""
     path = folder
     for part in Path(name).parts:
         path = path / part
         if path.is_symlink():
             kind = "a regular file" if path == folder / name else "a folder"
-            raise VerificationError(folder, path.relative_to(folder).as_posix(), f"a symbolic link, not {kind}")
-    if not path.exists():
-        raise VerificationError(folder, name, "missing")
+            raise Problem(path.relative_to(folder).as_posix(), f"a symbolic link, not {kind}")
     if not path.is_file():
-        raise VerificationError(folder, name, "not a regular file")
+        raise Problem(name, "not a regular file" if path.exists() else "missing")
 
 
-def check_card(folder: Path) -> str:
-    """Check the card's YAML: `configs`, the features and the split sizes; return the build's config."""
-    try:
-        card = DatasetCard.load(folder / "README.md")
-    except yaml.YAMLError as error:
-        raise VerificationError(
-            folder, "README.md", f"the card's YAML does not parse ({yaml_problem(error)})"
-        ) from error
-    except UnicodeDecodeError as error:
-        raise VerificationError(folder, "README.md", f"not UTF-8 text ({error})") from error
-    except ValueError as error:
-        raise VerificationError(folder, "README.md", f"the card's YAML is not a mapping ({error})") from error
-    problem = configs_problem(card.data.get("configs"))
-    if problem:
-        raise VerificationError(folder, "README.md", f"configs: {problem}")
-    try:
-        infos = DatasetInfosDict.from_dataset_card_data(card.data)
-    except (ValueError, KeyError, TypeError, AttributeError) as error:
-        raise VerificationError(folder, "README.md", f"dataset_info cannot be read ({error})") from error
-    if sorted(infos) != sorted(layout.DATA_FOLDERS):
-        raise VerificationError(
-            folder, "README.md", f"dataset_info describes configs {list(infos)}, expected {list(layout.DATA_FOLDERS)}"
-        )
-    config = "sample" if card.text.lstrip().startswith(layout.SAMPLE_WARNING) else "fashion_mnist"
-    for data_config in layout.DATA_FOLDERS:
-        info = infos[data_config]
-        where = f"dataset_info ({data_config})"
-        problem = features_problem(info.features, FEATURES[data_config])
-        if problem:
-            raise VerificationError(folder, "README.md", f"{where}.features: {problem}")
-        for split in CONFIG_SPLITS[config]:
-            recorded = info.splits[split.split].num_examples if info.splits and split.split in info.splits else None
-            if recorded != split.num_examples:
-                raise VerificationError(
-                    folder,
-                    "README.md",
-                    f"{where}.splits gives the {split.split} split {recorded} examples, "
-                    f"expected {split.num_examples:,} ({describe(config)})",
-                )
-    return config
-
-
-def yaml_problem(error: yaml.YAMLError) -> str:
-    mark = getattr(error, "problem_mark", None)
-    if mark is None:
-        return " ".join(str(error).split())
-    # The YAML block starts on the card's second line, after "---".
-    return f"{getattr(error, 'problem', None) or error} at line {mark.line + 2}, column {mark.column + 1}"
-
-
-def configs_problem(configs) -> str | None:
-    """What differs between the card's `configs` and the export's layout, or None."""
-    if configs == layout.CONFIGS:
-        return None
-    expected_names = [expected["config_name"] for expected in layout.CONFIGS]
-    try:
-        names = [config.get("config_name") for config in configs]
-        if names != expected_names:
-            return f"the configs are {names}, expected {expected_names}"
-        for config, expected in zip(configs, layout.CONFIGS, strict=True):
-            if config.get("default") != expected.get("default"):
-                name = expected["config_name"]
-                return f"the {name} config's default is {config.get('default')!r}, expected {expected.get('default')!r}"
-            files = {entry.get("split"): entry.get("path") for entry in config.get("data_files")}
-            for entry in expected["data_files"]:
-                split, path = entry["split"], entry["path"]
-                if files.get(split) != path:
-                    return f"the {split} split's data_files are {files.get(split)!r}, expected {path!r}"
-    except (TypeError, AttributeError, KeyError):
-        pass
-    return f"{configs!r}, expected {layout.CONFIGS!r}"
-
-
-def features_problem(features, expected_features) -> str | None:
-    """What differs between `features` and `expected_features`, a config's Fashion-MNIST features, or None."""
-    if features is None or list(features) != list(expected_features):
-        return f"the columns are {list(features or [])}, expected {list(expected_features)}"
-    if features["image"] != expected_features["image"]:
-        return f"image is {features['image']!r}, expected {expected_features['image']!r}"
-    label = features["label"]
-    if not isinstance(label, datasets.ClassLabel):
-        return f"label is {label!r}, expected a ClassLabel"
-    names = list(label.names)
-    for index, expected in enumerate(fm.CLASS_NAMES):
-        found = names[index] if index < len(names) else None
-        if found == expected:
-            continue
-        count = f" ({len(names)} classes, expected {len(fm.CLASS_NAMES)})" if len(names) != len(fm.CLASS_NAMES) else ""
-        if expected not in names and (found is None or found in fm.CLASS_NAMES):
-            return f'class {index} "{expected}" is missing{count}'
-        return f'class {index} is "{found}", expected "{expected}"{count}'
-    if len(names) > len(fm.CLASS_NAMES):
-        return f'class {len(fm.CLASS_NAMES)} "{names[len(fm.CLASS_NAMES)]}" is not a Fashion-MNIST class'
-    if features != expected_features:
-        return f"{features}, expected {expected_features}"
-    return None
-
-
-def part_sizes(num_examples: int, num_files: int) -> list[int]:
-    """Rows of each of `num_files` consecutive parts, as `Dataset.shard(contiguous=True)` cuts them."""
-    return [len(part) for part in np.array_split(np.arange(num_examples), num_files)]
-
-
-def check_split(folder: Path, split: fm.SplitArchives, config: str = "fashion_mnist") -> None:
-    """Check a split's Parquet files in `config`'s folder, then the SHA-256 of its pixels and labels, decoded in
-    file order."""
-    images = np.empty((split.num_examples, fm.IMAGE_SIDE, fm.IMAGE_SIDE), np.uint8)
-    labels = np.empty(split.num_examples, np.uint8)
-    start = 0
-    names = layout.parquet_file_names(split.split)
-    for name, size in zip(names, part_sizes(split.num_examples, len(names)), strict=True):
-        file = f"{layout.DATA_FOLDERS[config]}/{name}"
-        table = read_parquet(folder, file, config)
-        if table.num_rows != size:
-            raise VerificationError(
-                folder,
-                file,
-                f"{table.num_rows:,} rows, expected {size:,} "
-                f"(one of {len(names)} consecutive parts of the {split.split} split's {split.num_examples:,} examples)",
+def split_files(folder: Path, config: str, split: str) -> list[str]:
+    """The names of a split's FILES_PER_SPLIT parts, in order: every file that the card's data_files pattern matches
+    (what load_dataset reads into the split), each named as the export names its part."""
+    pattern, parts, count = f"{layout.DATA_FOLDERS[config]}/{split}-*", {}, layout.FILES_PER_SPLIT
+    for path in layout.parquet_files(folder, config, split):
+        name, match = path.relative_to(folder).as_posix(), layout.PARQUET_NAME.fullmatch(path.name)
+        index = int(match[2]) if match and match[1] == split and int(match[3]) == count else count
+        if index >= count or index in parts:
+            into = (
+                f"the {split} split ({config}): load_dataset would read it into that split. Move it out of the folder"
             )
-        decode(table, images[start : start + size], labels[start : start + size], folder, file, config)
-        start += size
-    pixels_sha256, labels_sha256 = fm.content_digests(images, labels)
-    files = f"{layout.DATA_FOLDERS[config]}/{split.split}-*.parquet"
-    for what, found, expected in (
-        ("pixels", pixels_sha256, split.pixels_sha256),
-        ("labels", labels_sha256, split.labels_sha256),
-    ):
-        if found != expected:
-            raise VerificationError(
-                folder,
-                files,
-                f"the {split.split} split's {what} are not Fashion-MNIST's: SHA-256 {found}, "
-                f"recorded {expected} (a changed or damaged file)",
-            )
+            raise Problem(name, f"not a file of the export, but it matches {pattern}, the card's data_files of {into}")
+        check_regular(folder, name)
+        parts[index] = name
+    for index in sorted(set(range(count)) - set(parts))[:1]:
+        raise Problem(f"{pattern[:-1]}{index:05d}-of-{count:05d}-*.parquet", "missing")
+    return [parts[index] for index in range(count)]
 
 
-def read_parquet(folder: Path, file: str, config: str = "fashion_mnist") -> pa.Table:
-    """The whole table of a Parquet file of `config`, after checking its columns and the features in its
-    metadata."""
+def check_split(folder: Path, config: str, split: str, names: list[str], kind: str | None) -> str:
+    """Check each file of a split, then the SHA-256 of its pixels and labels; return the kind of export, which the
+    first split decides: the kind of the nearest size, so that a row too many or too few is named as such."""
+    decoded = [read_file((folder / name).read_bytes(), name, config) for name in names]
+    rows = sum(len(labels) for _, labels in decoded)
+    expected = KINDS[kind := kind or min(KINDS, key=lambda k: abs(KINDS[k][split].num_examples - rows))][split]
+    sizes = [len(part) for part in np.array_split(np.arange(expected.num_examples), len(names))]
+    for name, (_, labels), size in zip(names, decoded, sizes, strict=True):
+        if len(labels) != size:
+            of = f"one of {len(names)} consecutive parts of the {split} split's {expected.num_examples:,} examples"
+            raise Problem(name, f"{len(labels):,} rows, expected {size:,} ({of})")
+    pixels, labels = fm.content_digests(*map(np.concatenate, zip(*decoded, strict=True)))
+    recorded = {"pixels": expected.pixels_sha256, "labels": expected.labels_sha256}
+    for what, digest in (("pixels", pixels), ("labels", labels)):
+        if digest != recorded[what]:
+            problem = f"the {split} split's {what} are not Fashion-MNIST's: SHA-256 {digest}, recorded {recorded[what]}"
+            raise Problem(f"{layout.DATA_FOLDERS[config]}/{split}-*.parquet", f"{problem} ({DAMAGED})")
+    return kind
+
+
+def read_file(data: bytes, name: str, config: str) -> tuple[np.ndarray, np.ndarray]:
+    """The images and labels of a Parquet file's bytes, after checking everything in it that a reader sees."""
+    digest, named = hashlib.sha256(data).hexdigest()[:16], layout.PARQUET_NAME.fullmatch(Path(name).name)[4]
+    if digest != named:
+        raise Problem(name, f"its SHA-256 starts with {digest}, but its name says {named} ({DAMAGED}, or renamed)")
     try:
-        parquet = pq.ParquetFile(folder / file)
-        table = parquet.read()
+        file = pq.ParquetFile(pa.BufferReader(data))
+        table = file.read()
     except (pa.ArrowException, OSError) as error:
-        raise VerificationError(folder, file, f"not a readable Parquet file ({error})") from error
-    if not table.schema.remove_metadata().equals(FEATURES[config].arrow_schema.remove_metadata()):
-        columns = ", ".join(f"{field.name}: {storage_type(field.type)}" for field in table.schema)
-        raise VerificationError(folder, file, f"the columns are {columns}, expected {COLUMN_TYPES[config]}")
-    metadata = (table.schema.metadata or {}).get(b"huggingface")
-    if metadata is None:
-        raise VerificationError(folder, file, "the schema metadata has no 'huggingface' key (the features)")
+        raise Problem(name, f"not a readable Parquet file ({error})") from error
     try:
-        features = datasets.Features.from_dict(json.loads(metadata)["info"]["features"])
-    except (ValueError, KeyError, TypeError) as error:
-        raise VerificationError(
-            folder, file, f"the features in the schema metadata cannot be read ({error})"
-        ) from error
-    problem = features_problem(features, FEATURES[config])
-    if problem:
-        raise VerificationError(folder, file, f"the features in the schema metadata: {problem}")
-    return table
+        check_schema(file, config)
+        check_footer(file.metadata, table.num_rows, parquet.row_group_size(FEATURES[config]))
+        labels = table.column("label")
+        if labels.null_count:
+            raise Problem(f"{labels.null_count} labels are null")
+        labels = labels.to_numpy()
+        for row in np.flatnonzero((labels < 0) | (labels >= len(fm.CLASS_NAMES)))[:1]:
+            raise Problem(f"row {row}: label {labels[row]} is not a class index 0-{len(fm.CLASS_NAMES) - 1}")
+        images = np.empty((len(labels), fm.IMAGE_SIDE, fm.IMAGE_SIDE), np.uint8)
+        (read_arrays if config == "arrays" else read_pngs)(table.column("image").combine_chunks(), images)
+    except Problem as problem:
+        raise Problem(name, *problem.args) from problem
+    return images, labels.astype(np.uint8)
 
 
-def storage_type(pa_type: pa.DataType) -> pa.DataType:
-    return pa_type.storage_type if isinstance(pa_type, pa.ExtensionType) else pa_type
+def check_schema(file: pq.ParquetFile, config: str) -> None:
+    """The file's columns, Parquet schema, Arrow schema (ARROW:schema) and key-value metadata (the features as
+    `datasets` writes them, the content-defined chunking) are those of the files the export writes."""
+    expected = reference(config)
+    if not file.schema_arrow.remove_metadata().equals(expected.schema_arrow.remove_metadata()):
+        raise Problem(f"the columns are {columns(file)}, expected {columns(expected)}")
+    found, wanted = file.metadata.metadata or {}, expected.metadata.metadata
+    for key in sorted((set(found) | set(wanted)) - {b"ARROW:schema"}):
+        if found.get(key) != wanted.get(key):
+            where = "missing" if key not in found else "the export writes none" if key not in wanted else None
+            raise Problem(
+                f"the {key.decode(errors='replace')} metadata: {where or first_difference(wanted[key], found[key])}"
+            )
+    if b"ARROW:schema" not in found or not file.schema_arrow.equals(expected.schema_arrow, check_metadata=True):
+        raise Problem("its Arrow schema (ARROW:schema) is not the one the export writes")
+    if not file.schema.equals(expected.schema):
+        raise Problem("its Parquet schema (the types that readers without Arrow see) is not the one the export writes")
 
 
-def decode(table: pa.Table, images: np.ndarray, labels: np.ndarray, folder: Path, file: str, config: str) -> None:
-    """Fill `images` and `labels` with the table's images (decoded PNGs, or arrays) and its labels."""
-    label_column = table.column("label")
-    if label_column.null_count:
-        raise VerificationError(folder, file, f"{label_column.null_count} labels are null")
-    values = label_column.to_numpy()
-    invalid = np.flatnonzero((values < 0) | (values >= len(fm.CLASS_NAMES)))
-    if invalid.size:
-        raise VerificationError(
-            folder,
-            file,
-            f"row {invalid[0]}: label {values[invalid[0]]} is not a class index 0-{len(fm.CLASS_NAMES) - 1}",
-        )
-    labels[:] = values
-    if config == "arrays":
-        read_arrays(table, images, folder, file)
-        return
-    image_column = table.column("image").combine_chunks()
-    pngs = image_column.field("bytes")
-    if image_column.null_count or pngs.null_count:
-        raise VerificationError(folder, file, "an image is null, or has no bytes")
-    for row, png in enumerate(pngs.to_pylist()):
+def columns(file: pq.ParquetFile) -> str:
+    return ", ".join(f"{field.name}: {getattr(field.type, 'storage_type', field.type)}" for field in file.schema_arrow)
+
+
+def reference(config: str, files: dict = {}) -> pq.ParquetFile:  # noqa: B006 (a cache)
+    """An empty Parquet file of `config` as the export writes it: the schema and metadata of every file."""
+    if config not in files:
+        empty = datasets.Dataset.from_dict({"image": [], "label": []}, features=FEATURES[config])
+        files[config] = pq.ParquetFile(pa.BufferReader(parquet.parquet_bytes(empty)))
+    return files[config]
+
+
+def check_footer(footer: pq.FileMetaData, rows: int, group_size: int) -> None:
+    """The footer's row counts are the rows read, its row groups those the export writes, and it holds nothing that
+    readers trust without reading the data: no statistics, page index, bloom filter or sort order."""
+    groups = [footer.row_group(index) for index in range(footer.num_row_groups)]
+    counts = [group.num_rows for group in groups]
+    if footer.num_rows != sum(counts) or footer.num_rows != rows:
+        raise Problem(f"the footer gives {footer.num_rows:,} rows, its row groups {sum(counts):,}, the data {rows:,}")
+    if counts != [min(group_size, rows - start) for start in range(0, rows, group_size)]:
+        raise Problem(f"row groups of {counts} rows, expected {group_size} each but the last ({DAMAGED})")
+    for index, group in enumerate(groups):
+        chunks = [group.column(column) for column in range(group.num_columns)]
+        size = sum(chunk.total_uncompressed_size for chunk in chunks)
+        if group.total_byte_size != size:
+            raise Problem(f"row group {index}: total_byte_size {group.total_byte_size:,}, its columns' {size:,}")
+        if group.sorting_columns:
+            raise Problem(f"row group {index}: a sort order, {TRUSTED}")
+        for chunk in chunks:
+            held = {
+                "statistics": chunk.is_stats_set or chunk.is_geo_stats_set,
+                "a column index": chunk.has_column_index,
+                "an offset index": chunk.has_offset_index,
+                "a bloom filter": chunk.bloom_filter_offset is not None,
+                "key-value metadata": chunk.metadata,
+                "its data in another file": chunk.file_path,
+            }
+            if any(held.values()):
+                what = " and ".join(what for what, present in held.items() if present)
+                raise Problem(f"row group {index}, column {chunk.path_in_schema}: {what}, {TRUSTED}")
+
+
+def read_pngs(column: pa.StructArray, images: np.ndarray) -> None:
+    """Fill `images` with the pixels of the column's PNG files, each the file that the builder writes for its pixels
+    (one frame, no other chunk, valid CRCs, nothing after IEND), with no path."""
+    pngs, paths = column.field("bytes"), column.field("path")
+    if column.null_count or pngs.null_count:
+        raise Problem("an image is null, or has no bytes")
+    for row in np.flatnonzero(paths.is_valid().to_numpy(zero_copy_only=False))[:1]:
+        raise Problem(f"row {row}: image.path is {paths[row].as_py()!r}, expected null (the export writes none)")
+    for row, png in enumerate(pngs := pngs.to_pylist()):
         try:
             with Image.open(io.BytesIO(png), formats=["PNG"]) as image:
                 image.load()
                 if image.mode != "L" or image.size != (fm.IMAGE_SIDE, fm.IMAGE_SIDE):
-                    width, height = image.size
-                    raise VerificationError(
-                        folder, file, f"row {row}: a {width}x{height} {image.mode} image, expected 28x28 grayscale (L)"
-                    )
-                images[row] = np.frombuffer(image.tobytes(), np.uint8).reshape(fm.IMAGE_SIDE, fm.IMAGE_SIDE)
+                    size = "x".join(map(str, image.size))
+                    raise Problem(f"row {row}: a {size} {image.mode} image, expected 28x28 grayscale (L)")
+                images[row] = np.asarray(image)
         except UnidentifiedImageError as error:
-            raise VerificationError(folder, file, f"row {row}: the image is not a PNG file") from error
+            raise Problem(f"row {row}: the image is not a PNG file") from error
         except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
-            raise VerificationError(folder, file, f"row {row}: the image is not a readable PNG ({error})") from error
+            raise Problem(f"row {row}: the image is not a readable PNG ({error})") from error
+    for row, (png, canonical) in enumerate(zip(pngs, fm.encode_pngs(images), strict=True)):
+        if png != canonical:
+            raise Problem(f"row {row}: not the PNG file the builder writes for its pixels: {png_difference(png)}")
 
 
-def read_arrays(table: pa.Table, images: np.ndarray, folder: Path, file: str) -> None:
-    """Fill `images` with the table's (28, 28) arrays, stored as lists of rows of pixels."""
-    column = table.column("image").combine_chunks()
+def png_difference(png: bytes) -> str:
+    """What a PNG file holds that the builder's never do (they hold IHDR, IDAT and IEND, with valid CRCs)."""
+    chunks, at = [], 8
+    while at + 12 <= len(png) and "IEND" not in chunks:
+        end = at + 12 + int.from_bytes(png[at : at + 4], "big")
+        chunks.append(png[at + 4 : at + 8].decode("latin-1"))
+        if zlib.crc32(png[at + 4 : end - 4]) != int.from_bytes(png[end - 4 : end], "big"):
+            return f"the CRC of its {chunks[-1]} chunk is wrong"
+        at = end
+    if chunks != ["IHDR", "IDAT", "IEND"]:
+        return f"its chunks are {' '.join(chunks)}, expected IHDR IDAT IEND"
+    return f"{len(png) - at:,} bytes after IEND" if len(png) > at else "other bytes in the same chunks"
+
+
+def read_arrays(column: pa.Array, images: np.ndarray) -> None:
+    """Fill `images` with the column's (28, 28) arrays, stored as lists of rows of pixels."""
     images_lists = column.storage if isinstance(column, pa.ExtensionArray) else column
     rows_lists = images_lists.flatten()
     for lists, what in ((images_lists, "rows"), (rows_lists, "pixels in a row")):
         lengths = pc.fill_null(pc.list_value_length(lists), -1).to_numpy(zero_copy_only=False)
-        wrong = np.flatnonzero(lengths != fm.IMAGE_SIDE)
-        if wrong.size:
-            index = int(wrong[0])
-            row = index if lists is images_lists else index // fm.IMAGE_SIDE
-            found = "null" if lengths[index] < 0 else lengths[index]
-            raise VerificationError(folder, file, f"row {row}: the image has {found} {what}, expected {fm.IMAGE_SIDE}")
-    pixels = rows_lists.flatten()
-    if pixels.null_count:
-        raise VerificationError(folder, file, f"{pixels.null_count} pixels are null")
+        for index in np.flatnonzero(lengths != fm.IMAGE_SIDE)[:1]:
+            row, found = index if what == "rows" else index // fm.IMAGE_SIDE, lengths[index]
+            raise Problem(f"row {row}: the image has {'null' if found < 0 else found} {what}, expected 28")
+    if (pixels := rows_lists.flatten()).null_count:
+        raise Problem(f"{pixels.null_count} pixels are null")
     images[:] = pixels.to_numpy().reshape(images.shape)
 
 
-def describe(config: str) -> str:
-    splits = CONFIG_SPLITS[config]
-    counts = " + ".join(f"{split.num_examples:,} {split.split}" for split in splits)
-    if config == "sample":
-        return f"sample build from dummy/, {counts} examples; not for publishing"
-    return f"official Fashion-MNIST, {counts} examples"
+def check_bytes(folder: Path, name: str, expected: bytes, what: str) -> None:
+    if (found := (folder / name).read_bytes()) != expected:
+        raise Problem(name, f"differs from {what}, {first_difference(expected, found)}")
+
+
+def first_difference(expected: bytes, found: bytes) -> str:
+    """Where `found` first differs from `expected`: the line, for text, else the sizes."""
+    try:
+        pairs = zip([*expected.decode().split("\n"), None], [*found.decode().split("\n"), None], strict=False)
+    except UnicodeDecodeError:
+        return f"{len(found):,} bytes, expected {len(expected):,}" + (" (other bytes)" * (len(found) == len(expected)))
+    number, (want, got) = next((n, pair) for n, pair in enumerate(pairs, 1) if pair[0] != pair[1])
+    at = len(os.path.commonprefix([want or "", got or ""]))  # noqa: RUF071 (characters, not paths)
+    return f"line {number}: expected {clip(want, at)}, found {clip(got, at)}"
+
+
+def clip(line: str | None, at: int, width: int = 80) -> str:
+    """`line` quoted, cut to `width` characters around position `at`."""
+    if line is None:
+        return "the end of the file"
+    start = max(0, min(at - 20, len(line) - width))
+    return ("…" if start else "") + repr(line[start : start + width]) + ("…" if start + width < len(line) else "")
+
+
+def extra_files(folder: Path) -> list[str]:
+    """What `folder` holds besides the export's files and its manifest, sorted (`layout.foreign_entries`)."""
+    folder, names = Path(folder), {*layout.TEXT_FILES, MANIFEST}
+    for config, split in PARTS:
+        names |= {path.relative_to(folder).as_posix() for path in layout.parquet_files(folder, config, split)}
+    return sorted(layout.foreign_entries(folder, names))
 
 
 def report(folder: Path) -> str:
     """What the command prints for an intact export."""
-    lines = [f"verified: {folder} ({describe(verify_folder(folder))})"]
-    lines += [f"{EXTRA}: {name}" for name in extra_files(folder)]
-    return "\n".join(lines)
-
-
-def parse_args(argv):
-    parser = cli.ArgumentParser(
-        prog="tools.verify", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument(
-        "folder",
-        nargs="?",
-        type=cli.path_argument,
-        default=EXPORT_FOLDER,
-        help=f"the export folder (default: {EXPORT_FOLDER})",
-    )
-    parser.add_argument(
-        "--debug",
-        action="store_true",
-        default=cli.debug_default(),
-        help="show the traceback of an error; FASHION_MNIST_DEBUG=1 does the same",
-    )
-    return parser.parse_args(argv)
+    kind = verify_folder(folder)
+    counts = " + ".join(f"{split.num_examples:,} {name}" for name, split in KINDS[kind].items())
+    what = f"sample build from dummy/, {counts} examples; not for publishing" if kind == "sample" else None
+    lines = [f"verified: {folder} ({what or f'official Fashion-MNIST, {counts} examples'})"]
+    return "\n".join(lines + [f"{EXTRA}: {name}" for name in extra_files(folder)])
 
 
 def main(argv=None) -> int:
-    args = parse_args(argv)
+    formatter = argparse.RawDescriptionHelpFormatter
+    parser = cli.ArgumentParser(prog="tools.verify", description=__doc__, formatter_class=formatter)
+    parser.add_argument("folder", nargs="?", type=cli.path_argument, default=EXPORT_FOLDER, help="the export")
+    parser.add_argument("--debug", action="store_true", default=cli.debug_default(), help=cli.DEBUG_HINT)
+    args = parser.parse_args(argv)
     return cli.run("tools.verify", lambda: print(report(args.folder)), debug=args.debug)
 
 
