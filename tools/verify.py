@@ -12,6 +12,7 @@ thing wrong (exit 1).
 """
 
 import argparse
+import functools
 import hashlib
 import io
 import os
@@ -183,12 +184,11 @@ def columns(file: pq.ParquetFile) -> str:
     return ", ".join(f"{field.name}: {getattr(field.type, 'storage_type', field.type)}" for field in file.schema_arrow)
 
 
-def reference(config: str, files: dict = {}) -> pq.ParquetFile:  # noqa: B006 (a cache)
+@functools.cache
+def reference(config: str) -> pq.ParquetFile:
     """An empty Parquet file of `config` as the export writes it: the schema and metadata of every file."""
-    if config not in files:
-        empty = datasets.Dataset.from_dict({"image": [], "label": []}, features=FEATURES[config])
-        files[config] = pq.ParquetFile(pa.BufferReader(parquet.parquet_bytes(empty)))
-    return files[config]
+    empty = datasets.Dataset.from_dict({"image": [], "label": []}, features=FEATURES[config])
+    return pq.ParquetFile(pa.BufferReader(parquet.parquet_bytes(empty)))
 
 
 def check_footer(footer: pq.FileMetaData, rows: int, group_size: int) -> None:
