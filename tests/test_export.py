@@ -366,3 +366,47 @@ def test_two_exports_to_one_folder_at_once_are_one_written_and_one_refused(sampl
     release.set()
     first.join()
     assert digests(tmp_path / "hub") == digests(sample_export[1])
+
+
+# A damaged cache: the export verifies what it wrote from the cache before it swaps it in.
+
+
+def cached_sample(tmp_path):
+    """Both configs of the sample built in a cache of their own, its export, and the default config's Arrow file of
+    the train split."""
+    builders = build_configs(sample=True, cache_dir=tmp_path / "cache")
+    out = export.write_folder(builders, tmp_path / "hub")
+    (train,) = [f["filename"] for f in builders["fashion_mnist"].as_dataset(split="train").cache_files]
+    return builders, out, Path(train)
+
+
+def assert_refused_naming_the_cache(builders, out, before, text):
+    builder = builders["fashion_mnist"]
+    with pytest.raises(export.ExportError) as raised:
+        export.write_folder(build_configs(sample=True, cache_dir=out.parent / "cache"), out)
+    message = str(raised.value)
+    assert message.startswith(f"The prepared dataset in the cache {builder.cache_dir} is damaged: "), message
+    assert text in message and f"Remove {builder.cache_dir} (or pass another --cache-dir)" in message
+    assert digests(out) == before, "the previous export is untouched"
+    assert sorted(p.name for p in out.parent.iterdir()) == [".hub.lock", "cache", "hub"], "nothing left beside it"
+    shutil.rmtree(builder.cache_dir)  # what the message says to do works
+    export.write_folder(build_configs(sample=True, cache_dir=out.parent / "cache"), out)
+    assert digests(out) == before
+
+
+def test_a_label_changed_in_the_cached_arrow_file_is_caught(tmp_path):
+    builders, out, arrow = cached_sample(tmp_path)
+    labels = archive_arrays(SAMPLE_DIR, "train")[1]
+    data = bytearray(arrow.read_bytes())
+    offset = data.find(labels.astype("<i8").tobytes())
+    assert offset > 0 and labels[0] == 9
+    data[offset] = 0  # train[0]: label 0 instead of 9, the file still valid
+    arrow.write_bytes(data)
+    expected = "fail verification: fashion_mnist/train-*.parquet: the train split's labels are not Fashion-MNIST's"
+    assert_refused_naming_the_cache(builders, out, digests(out), expected)
+
+
+def test_a_truncated_cached_arrow_file_is_named(tmp_path):
+    builders, out, arrow = cached_sample(tmp_path)
+    arrow.write_bytes(arrow.read_bytes()[:20_000])
+    assert_refused_naming_the_cache(builders, out, digests(out), "is damaged: it cannot be read (")

@@ -29,32 +29,10 @@ NOT_CANONICAL = "not the PNG file the builder writes for its pixels: "
 CARD = "README.md: differs from the card this version writes, line "
 
 
-def write_sample_export(root: Path) -> Path:
-    """A sample export, written from the pieces that tools.export puts together (tools.parquet, tools.card)."""
-    # TODO: tools.export.write_folder(tools.export.build(config_name="sample", ...), out) once its rewrite is in.
-    out = root / "hub"
-    for config, folder in layout.DATA_FOLDERS.items():
-        builder = fm.FashionMnist(config_name="sample", cache_dir=str(root / "cache"), arrays=config == "arrays")
-        builder.download_and_prepare()
-        (out / folder).mkdir(parents=True)
-        for split, dataset in builder.as_dataset().items():
-            parquet.write_split(dataset, out / folder, split)
-    (out / "README.md").write_text(card.render(out, sample=True), "utf-8")
-    for name, data in card.linked_files().items():
-        (out / name).parent.mkdir(parents=True, exist_ok=True)
-        (out / name).write_bytes(data)
-    return out
-
-
-@pytest.fixture(scope="module")
-def sample_export(tmp_path_factory):
-    return write_sample_export(tmp_path_factory.mktemp("verify"))
-
-
 @pytest.fixture
 def folder(sample_export, tmp_path):
-    """A copy of the sample export, for one test to damage."""
-    return shutil.copytree(sample_export, tmp_path / "hub")
+    """A copy of the session's sample export (tests.fixtures), for one test to damage."""
+    return shutil.copytree(sample_export[1], tmp_path / "hub")
 
 
 # Parquet files changed as a copy made elsewhere would be: valid, and named by their new content.
@@ -519,7 +497,15 @@ def test_the_command_refuses_an_empty_path_and_the_repository():
     )
 
 
-# TODO(official export fixture): test_the_official_export_verifies(official_export, tmp_path): verify_folder on the
-# session's official export gives "fashion_mnist" and report() "verified: … (official Fashion-MNIST, 60,000 train +
-# 10,000 test examples)"; then, on a copy, label statistics added to one train file (rewrite(..., write_statistics=
-# ["label"])) are refused: the row groups of 500 and 2,500 rows and the card's sizes of the full export.
+@pytest.mark.real
+def test_the_official_export_verifies_and_lying_statistics_do_not(official_export, tmp_path):
+    official = official_export[1]
+    assert verify.verify_folder(official) == "fashion_mnist"
+    expected = f"verified: {official} (official Fashion-MNIST, 60,000 train + 10,000 test examples)"
+    assert verify.report(official) == expected
+    folder = shutil.copytree(official, tmp_path / "hub")
+    name, nines = with_label_statistics_lying(folder)
+    assert nines > 0
+    with pytest.raises(verify.VerificationError) as raised:
+        verify.verify_folder(folder)
+    assert raised.value.detail.startswith(f"{name}: row group 0, column label: statistics"), raised.value.detail
