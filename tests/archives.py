@@ -25,18 +25,20 @@ def dataset_arrays(split) -> tuple[np.ndarray, np.ndarray]:
 
 
 def hub_sizes(folder: Path, config: str) -> dict:
-    """A config's sizes as the Hub's dataset viewer computes them from its Parquet files (`config-parquet-and-info`):
-    download_size, the bytes of the files; per split, num_examples from the footers and num_bytes, the Arrow bytes
-    per row of the first row group of the split's first file times its rows; dataset_size, their sum."""
+    """A config's sizes as the Hub's dataset viewer computes them from its Parquet footers (`config-parquet-and-info`,
+    huggingface/dataset-viewer at f62009e0): download_size, the bytes of the files; per split, num_examples and
+    num_bytes, the sums of the footers' rows and of the row groups' total_byte_size; dataset_size, their sum."""
     import pyarrow.parquet as pq
 
     files = sorted((Path(folder) / config).glob("*.parquet"))
     splits = {}
     for split in SPLIT_FILES:
-        parts = [pq.ParquetFile(path) for path in files if path.name.startswith(f"{split}-")]
-        rows = sum(part.metadata.num_rows for part in parts)
-        first = parts[0].read_row_group(0)
-        splits[split] = {"num_bytes": int(first.nbytes / first.num_rows * rows), "num_examples": rows}
+        footers = [pq.ParquetFile(path).metadata for path in files if path.name.startswith(f"{split}-")]
+        groups = [footer.row_group(i) for footer in footers for i in range(footer.num_row_groups)]
+        splits[split] = {
+            "num_bytes": sum(g.total_byte_size for g in groups),
+            "num_examples": sum(g.num_rows for g in groups),
+        }
     return {
         "download_size": sum(path.stat().st_size for path in files),
         "dataset_size": sum(split["num_bytes"] for split in splits.values()),

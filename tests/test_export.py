@@ -150,8 +150,8 @@ def test_columns_are_compressed_as_chosen_and_carry_no_statistics_or_page_index(
 
 
 def test_card_yaml_describes_the_files_with_the_sizes_the_hub_computes(sample_export):
-    """The Hub's dataset viewer computes a split's num_bytes as the Arrow bytes per row of the first row group of its
-    first file times its rows, and download_size as the bytes of the config's files."""
+    """The Hub's dataset viewer computes a split's num_bytes from the Parquet footers and download_size as the bytes of
+    the config's files (tests.archives.hub_sizes)."""
     _, folder = sample_export
     data = DatasetCard.load(folder / "README.md").data
     assert data["configs"] == [

@@ -1,9 +1,10 @@
 """The export's card and the files it links to: the repository's card (README.md) as the Hub shows it, with
 `dataset_info` and `configs` describing the Parquet files beside it, and the documents of docs/ for Hub visitors.
 
-The sizes in `dataset_info` are the ones the Hub's dataset viewer computes from the Parquet files (its
-`config-parquet-and-info` step), so that the dataset page and the card agree: a split's `num_bytes` is the Arrow size
-per row of the first row group of its first file times its rows, a config's `download_size` the bytes of its files.
+The sizes in `dataset_info` are the ones the Hub's dataset viewer computes from the Parquet footers, so that the
+dataset page and the card agree (`fill_builder_info` in huggingface/dataset-viewer, `config-parquet-and-info`, read at
+f62009e0): a split's `num_bytes` is the sum of its row groups' `total_byte_size`, a config's `download_size` the bytes
+of its files, its `dataset_size` the sum of its splits' `num_bytes`.
 """
 
 import re
@@ -56,12 +57,12 @@ def config_info(folder: Path, config: str) -> datasets.DatasetInfo:
     info = datasets.DatasetInfo(features=fm.features(arrays=config == "arrays"), config_name=config)
     info.splits, info.download_size, info.dataset_size = datasets.SplitDict(), 0, 0
     for split in layout.SPLITS:
-        files = [pq.ParquetFile(path) for path in layout.parquet_files(folder, config, split)]
-        num_examples = sum(file.metadata.num_rows for file in files)
-        first = files[0].read_row_group(0)
-        num_bytes = int(first.nbytes / first.num_rows * num_examples)
+        paths = layout.parquet_files(folder, config, split)
+        footers = [pq.ParquetFile(path).metadata for path in paths]
+        num_examples = sum(footer.num_rows for footer in footers)
+        num_bytes = sum(f.row_group(i).total_byte_size for f in footers for i in range(f.num_row_groups))
         info.splits.add(datasets.SplitInfo(split, num_bytes=num_bytes, num_examples=num_examples))
-        info.download_size += sum(path.stat().st_size for path in layout.parquet_files(folder, config, split))
+        info.download_size += sum(path.stat().st_size for path in paths)
         info.dataset_size += num_bytes
     return info
 
