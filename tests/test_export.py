@@ -244,16 +244,16 @@ def test_a_reader_of_a_folder_exported_again_with_other_bytes_gets_an_error_not_
         list(stream)
 
 
-def test_a_manifest_naming_files_outside_its_folder_is_not_an_export(tmp_path):
-    outside = tmp_path / "keep.txt"
-    outside.write_text("mine")
-    out = tmp_path / "hub"
-    out.mkdir()
-    (out / export.MANIFEST).write_text(json.dumps({"written_by": "tools.export", "files": ["../keep.txt"]}), "utf-8")
-    assert export.written_files(out) is None
-    with pytest.raises(export.ExportError, match=r"is not an export by tools\.export"):
-        export.check_out(out)
-    assert outside.read_text() == "mine"
+def test_a_file_put_in_the_folder_while_it_is_exported_again_stops_the_swap(sample_export, tmp_path):
+    builders, folder = copy_export(sample_export, tmp_path)
+    before = digests(folder)
+
+    def add_a_note(new, files):
+        (folder / "notes.txt").write_text("mine")
+
+    with pytest.raises(export.ExportError, match=r"it holds notes\.txt, which tools\.export did not write"):
+        export.write_folder(builders, folder, before_swap=add_a_note)
+    assert digests(folder) == {**before, "notes.txt": hashlib.sha256(b"mine").hexdigest()}
 
 
 def test_the_command_on_the_sample_prints_a_summary(tmp_path, capsys):

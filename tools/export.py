@@ -79,23 +79,13 @@ def check_out(out: Path, data_dir=None, cache_dir=None) -> None:
 
 def written_files(folder: Path) -> set[str] | None:
     """The files that this tool wrote in `folder`, as its manifest lists them, the manifest included; None if it
-    has no valid manifest."""
+    has no valid manifest. (What it lists matters only for the check: the folder is replaced whole.)"""
     path = folder / MANIFEST
-    if path.is_symlink() or not path.is_file():
-        return None
     try:
-        manifest = json.loads(path.read_text("utf-8"))
-        files = set(manifest["files"])
+        manifest = json.loads(path.read_text("utf-8")) if path.is_file() and not path.is_symlink() else {}
+        return {*manifest["files"], MANIFEST} if manifest.get("written_by") == PROG else None
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    inside = all(isinstance(name, str) and _inside(name) for name in files)
-    return files | {MANIFEST} if manifest.get("written_by") == PROG and inside else None
-
-
-def _inside(name: str) -> bool:
-    """Whether a manifest's entry names a file inside the folder: a relative path with no "..", as this tool writes."""
-    parts = Path(name).parts
-    return bool(parts) and not Path(name).is_absolute() and ".." not in parts
 
 
 def damaged_cache(builder, out: Path, problem: str) -> ExportError:
@@ -118,7 +108,7 @@ def write_contents(builders: dict, folder: Path, out: Path) -> list[str]:
             raise damaged_cache(builder, out, f"it cannot be read ({error})") from error
         for name, split in splits.items():
             data_folder = layout.DATA_FOLDERS[config]
-            log(f"Writing {data_folder}/{name}-*.parquet ({split.num_rows:,} rows, {layout.FILES_PER_SPLIT} files)")
+            cli.log(f"Writing {data_folder}/{name}-*.parquet ({split.num_rows:,} rows, {layout.FILES_PER_SPLIT} files)")
             files += [f"{data_folder}/{file}" for file in parquet.write_split(split, folder / data_folder, name)]
     sample = builders["fashion_mnist"].config.name == "sample"
     for name, data in {"README.md": card.render(folder, sample).encode("utf-8"), **card.linked_files()}.items():
@@ -243,13 +233,9 @@ def pusher(args):
             for op in operations:
                 print(f"  {'add' if isinstance(op, CommitOperationAdd) else 'delete'} {op.path_in_repo}")
         if args.dry_run:
-            log("A push also deletes every other file of those branches but .gitattributes; a dry run does not ask.")
+            cli.log("A push also deletes the other files of those branches but .gitattributes; a dry run asks nothing.")
 
     return push if args.push else None
-
-
-def log(message: str) -> None:
-    cli.log(message)
 
 
 def export(args) -> None:

@@ -122,6 +122,8 @@ def replacing(out: Path, check=None):
         new.mkdir()  # as any new folder (0o777 less the umask); never an existing one
         try:
             yield new
+            if check:
+                check(out)  # again: a file put there since is never removed with the old folder
             old = new.with_name(new.name.replace(".new-", ".old-", 1))
             with cli.signals_held():
                 if out.exists():
