@@ -410,3 +410,29 @@ def test_a_truncated_cached_arrow_file_is_named(tmp_path):
     builders, out, arrow = cached_sample(tmp_path)
     arrow.write_bytes(arrow.read_bytes()[:20_000])
     assert_refused_naming_the_cache(builders, out, digests(out), "is damaged: it cannot be read (")
+
+
+def test_an_old_export_that_cannot_be_removed_is_named_and_the_new_one_is_in_place(
+    sample_export, tmp_path, monkeypatch, capsys
+):
+    builders, folder = copy_export(sample_export, tmp_path)
+    (folder / "README.md").write_text("the old one")
+    rmtree = shutil.rmtree
+
+    def refuse_the_old_folder(path, *args, **kwargs):
+        if ".hub.old-" in str(path):
+            raise PermissionError(13, "Permission denied", str(path))
+        return rmtree(path, *args, **kwargs)
+
+    monkeypatch.setattr(shutil, "rmtree", refuse_the_old_folder)
+    export.write_folder(builders, folder)
+    assert digests(folder) == digests(sample_export[1])
+    (old,) = tmp_path.glob(".hub.old-*")
+    assert (old / "README.md").read_text() == "the old one"
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"{folder} is in place, but the previous one is left in {old} ([Errno 13] Permission denied: '{old}'): "
+        f"rm -r {old}"
+    )
+    monkeypatch.setattr(shutil, "rmtree", rmtree)
+    export.write_folder(builders, folder)  # the next run removes it
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".hub.lock", "hub"]
