@@ -59,19 +59,6 @@ class Duplicates:
     conflicting_groups: int
 
 
-# Reading.
-
-
-def archive_digests(data_dir: Path) -> list[tuple[str, int, str, str]]:
-    """(file name, bytes, SHA-256, MD5) of each official archive in `data_dir`, in split order."""
-    rows = []
-    for split in fm.OFFICIAL_SPLITS:
-        for archive in (split.images, split.labels):
-            data = (Path(data_dir) / archive.filename).read_bytes()
-            rows.append((archive.filename, len(data), hashlib.sha256(data).hexdigest(), hashlib.md5(data).hexdigest()))
-    return rows
-
-
 # Statistics: pure functions of the arrays.
 
 
@@ -94,33 +81,23 @@ def pixel_stats(images: np.ndarray) -> PixelStats:
     return PixelStats(num_images=len(images), num_pixels=n, mean=mean, std=std)
 
 
-def image_keys(images: np.ndarray) -> np.ndarray:
-    """One hashable, comparable scalar per image: its bytes as a numpy void of 784 bytes."""
+def _groups(images: np.ndarray, labels: np.ndarray):
+    """Each image's group of identical images, each group's size and whether its labels disagree."""
     rows = np.ascontiguousarray(images, dtype=np.uint8).reshape(len(images), -1)
-    return rows.view(np.dtype((np.void, rows.shape[1]))).ravel()
-
-
-def _groups(keys: np.ndarray, labels: np.ndarray):
-    """Group index of each image, the size of each group and whether its labels disagree."""
-    _, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
-    inverse = inverse.ravel()
-    lowest = np.full(len(counts), np.iinfo(np.int64).max)
-    highest = np.full(len(counts), -1)
-    np.minimum.at(lowest, inverse, labels.astype(np.int64))
-    np.maximum.at(highest, inverse, labels.astype(np.int64))
-    return inverse, counts, lowest != highest
+    keys = rows.view(np.dtype((np.void, rows.shape[1]))).ravel()  # each image's bytes as one comparable scalar
+    _, group, sizes = np.unique(keys, return_inverse=True, return_counts=True)
+    group = group.ravel()
+    lowest, highest = np.full(len(sizes), 255), np.zeros(len(sizes), int)
+    np.minimum.at(lowest, group, labels)
+    np.maximum.at(highest, group, labels)
+    return group, sizes, lowest != highest
 
 
 def duplicates_within(images: np.ndarray, labels: np.ndarray) -> Duplicates:
     """Identical images inside one split."""
-    _, counts, conflicting = _groups(image_keys(images), labels)
-    repeated = counts > 1
-    return Duplicates(
-        num_images=len(images),
-        images_with_copy=int(counts[repeated].sum()),
-        groups=int(repeated.sum()),
-        conflicting_groups=int((repeated & conflicting).sum()),
-    )
+    _, sizes, conflicting = _groups(images, labels)
+    repeated = sizes > 1
+    return Duplicates(len(images), int(sizes[repeated].sum()), int(repeated.sum()), int((repeated & conflicting).sum()))
 
 
 def duplicates_across(
@@ -129,31 +106,25 @@ def duplicates_across(
     """Test images that also occur in the training split: `images_with_copy` counts those test
     images, `groups` the distinct images found in both splits, `conflicting_groups` those of them
     whose copies (in either split) carry more than one label."""
-    keys = np.concatenate([image_keys(train_images), image_keys(test_images)])
-    labels = np.concatenate([train_labels, test_labels])
-    inverse, counts, conflicting = _groups(keys, labels)
-    in_train = np.zeros(len(counts), dtype=bool)
-    in_train[inverse[: len(train_images)]] = True
-    in_test = np.zeros(len(counts), dtype=bool)
-    in_test[inverse[len(train_images) :]] = True
-    shared = in_train & in_test
-    return Duplicates(
-        num_images=len(test_images),
-        images_with_copy=int(shared[inverse[len(train_images) :]].sum()),
-        groups=int(shared.sum()),
-        conflicting_groups=int((shared & conflicting).sum()),
+    group, _, conflicting = _groups(
+        np.concatenate([train_images, test_images]), np.concatenate([train_labels, test_labels])
     )
+    train_groups, test_groups = group[: len(train_images)], group[len(train_images) :]
+    shared = np.intersect1d(train_groups, test_groups)
+    copied = int(np.isin(test_groups, shared).sum())
+    return Duplicates(len(test_images), copied, len(shared), int(conflicting[shared].sum()))
 
 
 # Markdown.
 
 
-def _fixed(value: Decimal) -> str:
-    return f"{value:.{STAT_DECIMALS}f}"
-
-
-def archives_table(digests: list[tuple[str, int, str, str]]) -> str:
-    rows = [[f"`{name}`", f"{size:,}", f"`{sha256}`", f"`{md5}`"] for name, size, sha256, md5 in digests]
+def archives_table(data_dir: Path) -> str:
+    """File name, bytes, SHA-256 and MD5 of each official archive in `data_dir`, in split order."""
+    rows = []
+    for archive in (archive for split in fm.OFFICIAL_SPLITS for archive in (split.images, split.labels)):
+        data = (Path(data_dir) / archive.filename).read_bytes()
+        sha256, md5 = hashlib.sha256(data).hexdigest(), hashlib.md5(data).hexdigest()
+        rows.append([f"`{archive.filename}`", f"{len(data):,}", f"`{sha256}`", f"`{md5}`"])
     return common.markdown_table(["file", "bytes", "SHA-256", "MD5"], rows)
 
 
@@ -170,33 +141,19 @@ def classes_table(counts: dict[str, list[int]]) -> str:
 
 def pixels_table(stats: dict[str, PixelStats]) -> str:
     rows = [
-        [
-            split,
-            f"{s.num_images:,}",
-            f"{s.num_pixels:,}",
-            _fixed(s.mean),
-            _fixed(s.std),
-            _fixed(s.mean / 255),
-            _fixed(s.std / 255),
-        ]
+        [split, f"{s.num_images:,}", f"{s.num_pixels:,}"]
+        + [f"{value:.{STAT_DECIMALS}f}" for value in (s.mean, s.std, s.mean / 255, s.std / 255)]
         for split, s in stats.items()
     ]
-    return common.markdown_table(
-        ["split", "images", "pixels", "mean (0-255)", "std (0-255)", "mean (0-1)", "std (0-1)"], rows
-    )
+    header = ["split", "images", "pixels", "mean (0-255)", "std (0-255)", "mean (0-1)", "std (0-1)"]
+    return common.markdown_table(header, rows)
 
 
 def duplicates_table(within: dict[str, Duplicates], across: Duplicates) -> str:
-    rows = [[f"within {split}", *_duplicate_cells(d)] for split, d in within.items()]
-    rows.append(["test against train", *_duplicate_cells(across)])
-    return common.markdown_table(
-        ["comparison", "images", "images with an identical copy", "duplicate groups", "groups with conflicting labels"],
-        rows,
-    )
-
-
-def _duplicate_cells(d: Duplicates) -> list[str]:
-    return [f"{d.num_images:,}", f"{d.images_with_copy:,}", f"{d.groups:,}", f"{d.conflicting_groups:,}"]
+    named = [*((f"within {split}", d) for split, d in within.items()), ("test against train", across)]
+    rows = [[name, *(f"{n:,}" for n in dataclasses.astuple(d))] for name, d in named]
+    header = ["images", "images with an identical copy", "duplicate groups", "groups with conflicting labels"]
+    return common.markdown_table(["comparison", *header], rows)
 
 
 def card_tables(data_dir: Path, splits: dict | None = None) -> dict[str, str]:
@@ -205,7 +162,7 @@ def card_tables(data_dir: Path, splits: dict | None = None) -> dict[str, str]:
     splits = common.load_official(data_dir) if splits is None else splits
     (train_images, train_labels), (test_images, test_labels) = splits["train"], splits["test"]
     return {
-        ARCHIVES_HEADING: archives_table(archive_digests(data_dir)),
+        ARCHIVES_HEADING: archives_table(data_dir),
         CLASSES_HEADING: classes_table({name: class_counts(labels) for name, (_, labels) in splits.items()}),
         PIXELS_HEADING: pixels_table({name: pixel_stats(images) for name, (images, _) in splits.items()}),
         DUPLICATES_HEADING: duplicates_table(

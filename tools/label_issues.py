@@ -12,11 +12,8 @@ import io
 import textwrap
 from pathlib import Path
 
-import numpy as np
-from PIL import Image, ImageDraw, ImageFont
-
 import fashion_mnist as fm
-from tools import common
+from tools import common, pictures
 
 ISSUES_FILE = common.REPO / "label_issues.csv"
 PICTURE = common.REPO / "images" / "label_issues.png"
@@ -29,16 +26,10 @@ COMMON_PAIRS_SHOWN = 8
 CARD_PAIRS_SHOWN = 3
 CARD_WIDTH = 120
 
-# The picture: the top candidates of each split, PICTURE_SCALE times the archive's pixels, captions in Pillow's
-# bitmap font.
+# The picture: the candidates of each split with the lowest scores, SCALE times the archive's pixels.
 SHOWN = {"test": 30, "train": 20}
-PICTURE_SCALE = 3
+SCALE = 3
 PICTURE_COLUMNS = 10
-GAP = 12
-LINE = 12
-CAPTION_LINES = 4
-BACKGROUND = 0
-TEXT = 255
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,10 +74,11 @@ def read_candidates(path: Path = ISSUES_FILE) -> list[Candidate]:
 
 def counts_table(candidates: list[Candidate], num_examples: dict[str, int]) -> str:
     """Per split: examples, candidates, and their share."""
-    rows = []
-    for split in SPLIT_ORDER:
-        found = sum(c.split == split for c in candidates)
-        rows.append([split, f"{num_examples[split]:,}", f"{found:,}", f"{100 * found / num_examples[split]:.2f} %"])
+    found = collections.Counter(c.split for c in candidates)
+    rows = [
+        [split, f"{num_examples[split]:,}", f"{found[split]:,}", f"{100 * found[split] / num_examples[split]:.2f} %"]
+        for split in SPLIT_ORDER
+    ]
     return common.markdown_table(["split", "examples", "candidates", "share"], rows)
 
 
@@ -103,18 +95,18 @@ def common_pairs(candidates: list[Candidate], shown: int) -> list[tuple[int, int
     ]
 
 
-def common_pairs_table(candidates: list[Candidate], shown: int = COMMON_PAIRS_SHOWN) -> str:
+def common_pairs_table(candidates: list[Candidate]) -> str:
     """The most common (given label, likely label) pairs over both splits, with the count in each split."""
     rows = [
         [fm.CLASS_NAMES[label], fm.CLASS_NAMES[likely], f"{test:,}", f"{train:,}"]
-        for label, likely, test, train in common_pairs(candidates, shown)
+        for label, likely, test, train in common_pairs(candidates, COMMON_PAIRS_SHOWN)
     ]
     return common.markdown_table(["given label", "likely label", "test", "train"], rows)
 
 
 def card_bullet(candidates: list[Candidate], num_examples: dict[str, int]) -> str:
     """The card's item of Other Known Limitations: the counts, the most common pairs, the links and the picture."""
-    found = {split: sum(c.split == split for c in candidates) for split in SPLIT_ORDER}
+    found = collections.Counter(c.split for c in candidates)
     pairs = common_pairs(candidates, CARD_PAIRS_SHOWN)
     (label, likely, test, train), rest = pairs[0], pairs[1:]
     most_common = f"{fm.CLASS_NAMES[label]} → {fm.CLASS_NAMES[likely]} ({test:,} test, {train:,} train)"
@@ -140,48 +132,19 @@ def card_bullet(candidates: list[Candidate], num_examples: dict[str, int]) -> st
 # The picture.
 
 
-def _caption(c: Candidate) -> list[str]:
-    given, likely = fm.CLASS_NAMES[c.label], fm.CLASS_NAMES[c.likely_label]
-    return [f"{c.split} {c.index}", f"given  {given}", f"likely {likely}", f"score  {c.score:.{SCORE_DECIMALS}f}"]
-
-
-def picture_sections(candidates: list[Candidate]) -> list[tuple[str, list[Candidate]]]:
-    """(title, candidates) of each block of the picture: the lowest scores of each split."""
+def picture_bytes(splits: dict, candidates: list[Candidate]) -> bytes:
+    """The lowest scores of each split: each candidate's image from the archives, with split and index, given label,
+    likely label and score."""
     sections = []
     for split in SPLIT_ORDER:
         ranked = sorted((c for c in candidates if c.split == split), key=sort_key)
-        shown = ranked[: SHOWN[split]]
-        sections.append((f"{split}: the {len(shown)} lowest scores of {len(ranked):,} candidates", shown))
-    return sections
+        title = f"{split}: the {len(ranked[: SHOWN[split]])} lowest scores of {len(ranked):,} candidates"
+        sections.append((title, [([splits[split][0][c.index]], caption(c)) for c in ranked[: SHOWN[split]]]))
+    names_width = max(int(pictures.FONT.getlength(f"likely {name}")) for name in fm.CLASS_NAMES)
+    cell_width = max(SCALE * fm.IMAGE_SIDE, names_width) + pictures.GAP
+    return pictures.png_bytes(pictures.sheet(sections, PICTURE_COLUMNS, cell_width, SCALE))
 
 
-def draw_picture(splits: dict[str, tuple[np.ndarray, np.ndarray]], candidates: list[Candidate]) -> Image.Image:
-    """Each candidate's image from the archives, with split and index, given label, likely label and score."""
-    side = fm.IMAGE_SIDE * PICTURE_SCALE
-    font = ImageFont.load_default_imagefont()  # Pillow's bitmap font: no FreeType, same pixels everywhere
-    sections = picture_sections(candidates)
-    cell_height = side + CAPTION_LINES * LINE + GAP
-    cell_width = max(side, *(int(font.getlength(f"likely {name}")) for name in fm.CLASS_NAMES)) + GAP
-    height = GAP + sum(LINE + GAP // 2 + -(-len(shown) // PICTURE_COLUMNS) * cell_height for _, shown in sections)
-    width = GAP + PICTURE_COLUMNS * cell_width
-    canvas = Image.new("L", (width, height), BACKGROUND)
-    pen = ImageDraw.Draw(canvas)
-    y = GAP
-    for title, shown in sections:
-        pen.text((GAP, y), title, fill=TEXT, font=font)
-        y += LINE + GAP // 2
-        for k, c in enumerate(shown):
-            x = GAP + (k % PICTURE_COLUMNS) * cell_width
-            top = y + (k // PICTURE_COLUMNS) * cell_height
-            tile = Image.fromarray(splits[c.split][0][c.index], "L").resize((side, side), Image.Resampling.NEAREST)
-            canvas.paste(tile, (x, top))
-            for line, text in enumerate(_caption(c)):
-                pen.text((x, top + side + 2 + line * LINE), text, fill=TEXT, font=font)
-        y += -(-len(shown) // PICTURE_COLUMNS) * cell_height
-    return canvas
-
-
-def picture_bytes(splits: dict, candidates: list[Candidate]) -> bytes:
-    buffer = io.BytesIO()
-    draw_picture(splits, candidates).save(buffer, format="PNG", optimize=True)
-    return buffer.getvalue()
+def caption(c: Candidate) -> list[str]:
+    given, likely = fm.CLASS_NAMES[c.label], fm.CLASS_NAMES[c.likely_label]
+    return [f"{c.split} {c.index}", f"given  {given}", f"likely {likely}", f"score  {c.score:.{SCORE_DECIMALS}f}"]

@@ -2,12 +2,11 @@
 
     .venv/bin/python -m tools.near_duplicates --data-dir ../shared/fashion-mnist
 
-Distance: the mean absolute difference of two images' grey levels (0-255) over their 784 pixels. For
-every image the search finds, exactly, its nearest other image in its split and, for a test image, its
-nearest training image, whenever that neighbour lies within RADIUS grey levels (farther neighbours are
-only known to be farther). It prints the distribution of those distances, the counts at several
-thresholds and its time, and writes near_duplicates.csv (every pair within CRITERION) and
-images/near_duplicates.png (the closest pairs). docs/near-duplicates.md explains the method and the numbers.
+Distance: the mean absolute difference of two images' grey levels (0-255) over their 784 pixels. The search finds,
+exactly, every pair within RADIUS grey levels inside each split and between a test and a training image. This prints
+the distribution of each image's nearest distance, the counts at several thresholds and its time, and writes
+near_duplicates.csv (every pair within CRITERION) and images/near_duplicates.png (the closest pairs).
+docs/near-duplicates.md explains the method and the numbers.
 """
 
 import csv
@@ -19,10 +18,9 @@ import time
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
 
 import fashion_mnist as fm
-from tools import cli, common, paths
+from tools import cli, common, paths, pictures
 
 PAIRS_FILE = common.REPO / "near_duplicates.csv"
 PICTURE = common.REPO / "images" / "near_duplicates.png"
@@ -37,6 +35,7 @@ THRESHOLDS = (1, 2, 3, 4, 5, 6, 8)
 HISTOGRAM_STEP = 0.5
 # (split, twin's split): test images against train, then each split against itself.
 COMPARISONS = (("test", "train"), ("test", "test"), ("train", "train"))
+COMPARISON_NAMES = [f"within {split}" if split == twin else f"{split} against {twin}" for split, twin in COMPARISONS]
 CSV_HEADER = ("split", "index", "label", "twin_split", "twin_index", "twin_label", "mean_abs_diff")
 
 # Rows and columns of one block of the matrix product (float32 blocks of 4 MiB).
@@ -50,15 +49,12 @@ EXACT_CHUNK = 16384
 # candidates are kept with 64 to spare: a wider margin costs a few more exact checks, never a missed pair.
 MARGIN = 64.0
 
-# The picture: pairs side by side, PICTURE_SCALE times the archive's pixels, captions in Pillow's bitmap font.
-PICTURE_SCALE = 3
+# The picture: pairs side by side, SCALE times the archive's pixels; beside the pairs within the criterion, the SHOWN
+# closest test/train pairs beyond it and the SHOWN closest pairs within each split.
+SHOWN = 5
+SCALE = 3
 PICTURE_COLUMNS = 5
-BEYOND_CRITERION_SHOWN = 5  # the closest test/train pairs above the criterion, for comparison
-WITHIN_SPLIT_SHOWN = 5
-GAP = 12
-LINE = 12
-BACKGROUND = 0
-TEXT = 255
+SPLITS = ("test", "train")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,13 +84,9 @@ def limit_of(grey_levels: float) -> int:
 # The search: pure functions of uint8 arrays of shape (n, 28, 28).
 
 
-def _rows(images: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(images, dtype=np.uint8).reshape(len(images), PIXELS)
-
-
 def abs_diff_sums(a: np.ndarray, b: np.ndarray, first: np.ndarray, second: np.ndarray) -> np.ndarray:
-    """Exact sum over pixels of |a[first[k]] - b[second[k]]|, for each k (int64)."""
-    a, b = _rows(a), _rows(b)
+    """Exact sum of |a[first[k]] - b[second[k]]| over the columns, for each k (int64); a and b are rows of pixels or
+    of block sums."""
     sums = np.empty(len(first), np.int64)
     for start in range(0, len(first), EXACT_CHUNK):
         x = a[first[start : start + EXACT_CHUNK]]
@@ -103,21 +95,11 @@ def abs_diff_sums(a: np.ndarray, b: np.ndarray, first: np.ndarray, second: np.nd
     return sums
 
 
-def block_sums(images: np.ndarray) -> np.ndarray:
+def block_sums(rows: np.ndarray) -> np.ndarray:
     """Each image's sums over BLOCK x BLOCK squares of pixels, as int16 rows."""
     side = fm.IMAGE_SIDE // BLOCK
-    blocks = _rows(images).reshape(len(images), side, BLOCK, side, BLOCK)
-    return blocks.sum(axis=(2, 4), dtype=np.int16).reshape(len(images), side * side)
-
-
-def block_bounds(a_blocks: np.ndarray, b_blocks: np.ndarray, first: np.ndarray, second: np.ndarray) -> np.ndarray:
-    """A lower bound of each pair's sum of absolute differences: the sum of |difference of block sums|."""
-    bounds = np.empty(len(first), np.int64)
-    for start in range(0, len(first), EXACT_CHUNK):
-        x = a_blocks[first[start : start + EXACT_CHUNK]]
-        y = b_blocks[second[start : start + EXACT_CHUNK]]
-        bounds[start : start + EXACT_CHUNK] = np.abs(x - y).sum(axis=1, dtype=np.int64)
-    return bounds
+    squares = rows.reshape(len(rows), side, BLOCK, side, BLOCK)
+    return squares.sum(axis=(2, 4), dtype=np.int16).reshape(len(rows), side * side)
 
 
 def close_pairs(a: np.ndarray, b: np.ndarray | None = None, radius: float = RADIUS) -> Pairs:
@@ -132,24 +114,22 @@ def close_pairs(a: np.ndarray, b: np.ndarray | None = None, radius: float = RADI
     - the sum of |differences of block sums| (BLOCK x BLOCK squares, 49 numbers per image).
     Only the pairs that all three leave within the radius have their distance computed, exactly, in integers."""
     same = b is None
-    a = _rows(a)
-    b = a if same else _rows(b)
+    a = np.ascontiguousarray(a, dtype=np.uint8).reshape(len(a), PIXELS)
+    b = a if same else np.ascontiguousarray(b, dtype=np.uint8).reshape(len(b), PIXELS)
     limit = limit_of(radius)
+    a_blocks, b_blocks = block_sums(a), block_sums(b)
     a_sums, b_sums = a.sum(axis=1, dtype=np.int64), b.sum(axis=1, dtype=np.int64)
-    a_blocks = block_sums(a)
-    b_blocks = a_blocks if same else block_sums(b)
     a_order, b_order = np.argsort(a_sums, kind="stable"), np.argsort(b_sums, kind="stable")
     a_sums, b_sums = a_sums[a_order], b_sums[b_order]
     # bound <= limit + MARGIN  <=>  <sqrt(a), sqrt(b)> - sum(b) / 2 >= (sum(a) - limit - MARGIN) / 2;
     # halves of integers below 2**24 are exact in float32.
     a_needed = ((a_sums - limit - MARGIN) / 2).astype(np.float32)
     b_halves = (b_sums / 2).astype(np.float32)
-    nothing = np.empty(0, np.int64)
-    found = [(nothing, nothing, nothing)]
+    found = [np.empty((3, 0), np.int64)]
     for i in range(0, len(a), TILE):
         a_rows = slice(i, i + TILE)
         a_roots = np.sqrt(a[a_order[a_rows]], dtype=np.float32)
-        candidates = [(nothing, nothing)]
+        candidates = [np.empty((2, 0), np.int64)]
         for j in range(i if same else 0, len(b), TILE):
             b_rows = slice(j, j + TILE)
             if b_sums[b_rows][0] > a_sums[a_rows][-1] + limit or b_sums[b_rows][-1] < a_sums[a_rows][0] - limit:
@@ -160,104 +140,72 @@ def close_pairs(a: np.ndarray, b: np.ndarray | None = None, radius: float = RADI
             if same and i == j:
                 close &= np.triu(np.ones(close.shape, bool), k=1)
             first, second = np.nonzero(close)
-            candidates.append((a_order[first + i], b_order[second + j]))
-        first = np.concatenate([c[0] for c in candidates])
-        second = np.concatenate([c[1] for c in candidates])
-        near = block_bounds(a_blocks, b_blocks, first, second) <= limit
+            candidates.append(np.stack([a_order[first + i], b_order[second + j]]))
+        first, second = np.concatenate(candidates, axis=1)
+        near = abs_diff_sums(a_blocks, b_blocks, first, second) <= limit
         first, second = first[near], second[near]
         distance = abs_diff_sums(a, b, first, second)
-        keep = distance <= limit
-        found.append((first[keep], second[keep], distance[keep]))
-    first, second, distance = (np.concatenate([f[k] for f in found]).astype(np.int64) for k in range(3))
+        found.append(np.stack([first, second, distance])[:, distance <= limit])
+    first, second, distance = np.concatenate(found, axis=1)
     if same:
         first, second = np.minimum(first, second), np.maximum(first, second)
     order = np.lexsort((second, first))
     return Pairs(first[order], second[order], distance[order])
 
 
-def search(splits: dict[str, tuple[np.ndarray, np.ndarray]], radius: float = RADIUS) -> dict[tuple, Pairs]:
-    """(split, twin's split) -> every pair within `radius`, for each of COMPARISONS."""
+def search(splits: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict[tuple, Pairs]:
+    """(split, twin's split) -> every pair within RADIUS, for each of COMPARISONS."""
     return {
-        (split, twin): close_pairs(splits[split][0], None if split == twin else splits[twin][0], radius)
+        (split, twin): close_pairs(splits[split][0], None if split == twin else splits[twin][0])
         for split, twin in COMPARISONS
     }
 
 
-def nearest(pairs: Pairs, num_images: int, symmetric: bool) -> tuple[np.ndarray, np.ndarray]:
-    """For each of `num_images` images on the first side, (twin index, distance) of its nearest image
-    among `pairs` (ties go to the lowest index), or (-1, -1) if it has none. `symmetric`: the pairs are
-    within one split, so each image's twin can sit on either side of a pair."""
-    first, second, distance = pairs.first, pairs.second, pairs.distance
+def nearest_distances(pairs: Pairs, num_images: int, symmetric: bool) -> np.ndarray:
+    """For each of `num_images` images on the first side of `pairs` (on either side if `symmetric`: pairs within one
+    split), the sum of absolute differences to its nearest image among the pairs, or -1 if it has none."""
+    none = np.iinfo(np.int64).max
+    best = np.full(num_images, none)
+    np.minimum.at(best, pairs.first, pairs.distance)
     if symmetric:
-        first, second = np.concatenate([first, second]), np.concatenate([second, first])
-        distance = np.concatenate([distance, distance])
-    twin = np.full(num_images, -1, np.int64)
-    best = np.full(num_images, -1, np.int64)
-    order = np.lexsort((second, distance, first))
-    first, second, distance = first[order], second[order], distance[order]
-    heads = np.flatnonzero(np.r_[True, first[1:] != first[:-1]]) if len(first) else np.empty(0, np.int64)
-    twin[first[heads]] = second[heads]
-    best[first[heads]] = distance[heads]
-    return twin, best
+        np.minimum.at(best, pairs.second, pairs.distance)
+    return np.where(best == none, -1, best)
 
 
 # Summaries: pure functions of the pairs and the labels.
 
 
-@dataclasses.dataclass(frozen=True)
-class Counts:
-    """Within one threshold: `images` with a twin that close, `pairs` that close, and how many of those
-    pairs carry two different labels."""
-
-    images: int
-    pairs: int
-    label_disagreements: int
-
-
-def counts(pairs: Pairs, labels: np.ndarray, twin_labels: np.ndarray, symmetric: bool, grey_levels: float) -> Counts:
+def counts(pairs: Pairs, labels: np.ndarray, twin_labels: np.ndarray, symmetric: bool, grey_levels: float) -> tuple:
+    """Within `grey_levels`: (images with a twin that close, pairs that close, those pairs with different labels)."""
     close = pairs.within(limit_of(grey_levels))
     sides = [close.first, close.second] if symmetric else [close.first]
-    return Counts(
-        images=len(np.unique(np.concatenate(sides))),
-        pairs=len(close),
-        label_disagreements=int((labels[close.first] != twin_labels[close.second]).sum()),
-    )
+    disagreements = int((labels[close.first] != twin_labels[close.second]).sum())
+    return len(np.unique(np.concatenate(sides))), len(close), disagreements
 
 
-def comparison_name(split: str, twin: str) -> str:
-    return f"within {split}" if split == twin else f"{split} against {twin}"
-
-
-def _counts_by_comparison(found, splits, grey_levels):
-    return {
-        (split, twin): counts(found[split, twin], splits[split][1], splits[twin][1], split == twin, grey_levels)
-        for split, twin in COMPARISONS
-    }
+def counts_by_comparison(found: dict, splits: dict, grey_levels: float) -> list[tuple]:
+    return [counts(found[s, t], splits[s][1], splits[t][1], s == t, grey_levels) for s, t in COMPARISONS]
 
 
 def criterion_table(found: dict, splits: dict) -> str:
     """The card's table: per comparison, images with a twin within CRITERION, pairs, label disagreements."""
-    rows = []
-    for (split, twin), c in _counts_by_comparison(found, splits, CRITERION).items():
-        num_images = len(splits[split][1])
-        rows.append([comparison_name(split, twin), f"{num_images:,}", f"{c.images:,}", f"{c.pairs:,}"])
-        rows[-1].append(f"{c.label_disagreements:,}")
-    return common.markdown_table(
-        ["comparison", "images", f"images with a twin within {CRITERION}", "pairs", "pairs with different labels"],
-        rows,
-    )
+    rows = [
+        [name, f"{len(splits[split][1]):,}", *(f"{n:,}" for n in c)]
+        for name, (split, _), c in zip(
+            COMPARISON_NAMES, COMPARISONS, counts_by_comparison(found, splits, CRITERION), strict=True
+        )
+    ]
+    header = ["comparison", "images", f"images with a twin within {CRITERION}", "pairs", "pairs with different labels"]
+    return common.markdown_table(header, rows)
 
 
 def thresholds_table(found: dict, splits: dict) -> str:
     """Per threshold and comparison: images with a twin that close / pairs / pairs with different labels."""
     rows = []
     for grey_levels in THRESHOLDS:
-        by_comparison = _counts_by_comparison(found, splits, grey_levels)
-        cells = [f"{c.images:,} / {c.pairs:,} / {c.label_disagreements:,}" for c in by_comparison.values()]
+        cells = [" / ".join(f"{n:,}" for n in c) for c in counts_by_comparison(found, splits, grey_levels)]
         rows.append([f"≤ {grey_levels}", *cells])
-    return common.markdown_table(
-        ["mean abs. difference", *(comparison_name(*comparison) for comparison in COMPARISONS)], rows
-    )
+    return common.markdown_table(["mean abs. difference", *COMPARISON_NAMES], rows)
 
 
 def histogram_table(found: dict, splits: dict) -> str:
@@ -266,32 +214,32 @@ def histogram_table(found: dict, splits: dict) -> str:
     edges = np.arange(0, RADIUS + HISTOGRAM_STEP / 2, HISTOGRAM_STEP)
     columns = []
     for split, twin in COMPARISONS:
-        _, best = nearest(found[split, twin], len(splits[split][1]), split == twin)
-        limits = np.array([limit_of(edge) for edge in edges])
+        best = nearest_distances(found[split, twin], len(splits[split][1]), split == twin)
         # Image counts with the nearest neighbour at most each edge, then the differences between edges.
-        cumulative = np.array([(best >= 0).sum() - (best > limit).sum() for limit in limits])
-        columns.append([*np.diff(np.r_[0, cumulative]).tolist(), int((best < 0).sum())])
+        at_most = np.searchsorted(np.sort(best[best >= 0]), [limit_of(edge) for edge in edges], side="right")
+        columns.append([*np.diff(at_most, prepend=0).tolist(), int((best < 0).sum())])
     labels = ["0", *(f"{lo:g} to {hi:g}" for lo, hi in itertools.pairwise(edges)), f"> {RADIUS}"]
     rows = [[label, *(f"{column[k]:,}" for column in columns)] for k, label in enumerate(labels)]
-    return common.markdown_table(
-        ["nearest at (grey levels)", *(comparison_name(*comparison) for comparison in COMPARISONS)], rows
-    )
+    return common.markdown_table(["nearest at (grey levels)", *COMPARISON_NAMES], rows)
 
 
-# The pairs file.
+# The pairs file and the picture.
 
 
-def pair_rows(found: dict, splits: dict, grey_levels: float = CRITERION) -> list[tuple]:
-    """Every pair within `grey_levels`: (split, index, label, twin split, twin index, twin label, mean
+def ranked(pairs: Pairs) -> list[list[int]]:
+    """(index, twin index, sum of absolute differences) of each pair, closest first, then by the indices."""
+    order = np.lexsort((pairs.second, pairs.first, pairs.distance))
+    return np.stack([pairs.first, pairs.second, pairs.distance])[:, order].T.tolist()
+
+
+def pair_rows(found: dict, splits: dict) -> list[tuple]:
+    """Every pair within CRITERION: (split, index, label, twin split, twin index, twin label, mean
     absolute difference), by comparison in COMPARISONS order, then by distance and indices."""
-    rows = []
-    for split, twin in COMPARISONS:
-        close = found[split, twin].within(limit_of(grey_levels))
-        labels, twin_labels = splits[split][1], splits[twin][1]
-        for k in np.lexsort((close.second, close.first, close.distance)):
-            i, j = int(close.first[k]), int(close.second[k])
-            rows.append((split, i, int(labels[i]), twin, j, int(twin_labels[j]), int(close.distance[k]) / PIXELS))
-    return rows
+    return [
+        (split, i, int(splits[split][1][i]), twin, j, int(splits[twin][1][j]), distance / PIXELS)
+        for split, twin in COMPARISONS
+        for i, j, distance in ranked(found[split, twin].within(limit_of(CRITERION)))
+    ]
 
 
 def csv_text(rows: list[tuple]) -> str:
@@ -302,71 +250,34 @@ def csv_text(rows: list[tuple]) -> str:
     return out.getvalue()
 
 
-# The picture.
-
-
-def picture_sections(found: dict) -> list[tuple[str, str, str, list[tuple]]]:
-    """(title, split, twin split, [(index, twin index, distance)]) of each block of the picture: every
-    test/train pair within the criterion, the next closest test/train pairs, the closest pairs within each split."""
-    limit = limit_of(CRITERION)
-
-    def closest(split, twin):
-        pairs = found[split, twin]
-        order = np.lexsort((pairs.second, pairs.first, pairs.distance))
-        return [(int(pairs.first[k]), int(pairs.second[k]), int(pairs.distance[k])) for k in order]
-
-    across = closest("test", "train")
-    within = [p for p in across if p[2] <= limit]
-    beyond = [p for p in across if p[2] > limit][:BEYOND_CRITERION_SHOWN]
-    return [
-        (f"test against train: the {len(within)} pairs within {CRITERION} grey levels", "test", "train", within),
+def picture_bytes(splits: dict, found: dict) -> bytes:
+    """Pairs side by side (left: the first image, right: its twin) with indices, labels and distance: every test/train
+    pair within the criterion, the next closest test/train pairs, the closest pairs within each split."""
+    across = ranked(found["test", "train"])
+    within = sum(distance <= limit_of(CRITERION) for *_, distance in across)
+    beyond = across[within : within + SHOWN]
+    sections = [
+        (f"test against train: the {within} pairs within {CRITERION} grey levels", "test", "train", across[:within]),
         (f"test against train: the next {len(beyond)}, beyond the criterion", "test", "train", beyond),
         *(
-            (f"within {split}: the closest pairs", split, split, closest(split, split)[:WITHIN_SPLIT_SHOWN])
-            for split in ("test", "train")
+            (f"within {split}: the closest pairs", split, split, ranked(found[split, split])[:SHOWN])
+            for split in SPLITS
         ),
     ]
+    sections = [
+        (title, [pair_cell(splits, split, i, twin, j, distance) for i, j, distance in pairs])
+        for title, split, twin, pairs in sections
+    ]
+    cell_width = 2 * SCALE * fm.IMAGE_SIDE + pictures.SPACING + pictures.GAP
+    return pictures.png_bytes(pictures.sheet(sections, PICTURE_COLUMNS, cell_width, SCALE))
 
 
-def _caption(split, index, label, twin, twin_index, twin_label, distance) -> list[str]:
-    names = fm.CLASS_NAMES[label] if label == twin_label else f"{fm.CLASS_NAMES[label]} / {fm.CLASS_NAMES[twin_label]}"
-    return [f"{split} {index}  {twin} {twin_index}", names, f"{distance / PIXELS:.2f} grey levels apart"]
-
-
-def draw_picture(splits: dict, found: dict) -> Image.Image:
-    """Each pair side by side (left: the first image, right: its twin), with indices, labels and distance."""
-    side = fm.IMAGE_SIDE * PICTURE_SCALE
-    pair_width = 2 * side + 4
-    font = ImageFont.load_default_imagefont()  # Pillow's bitmap font: no FreeType, same pixels everywhere
-    sections = picture_sections(found)
-    cell_height = side + 3 * LINE + GAP
-    height = GAP
-    for *_, pairs in sections:
-        height += LINE + GAP // 2 + -(-len(pairs) // PICTURE_COLUMNS) * cell_height
-    width = GAP + PICTURE_COLUMNS * (pair_width + GAP)
-    canvas = Image.new("L", (width, height), BACKGROUND)
-    pen = ImageDraw.Draw(canvas)
-    y = GAP
-    for title, split, twin, pairs in sections:
-        pen.text((GAP, y), title, fill=TEXT, font=font)
-        y += LINE + GAP // 2
-        for k, (i, j, distance) in enumerate(pairs):
-            x = GAP + (k % PICTURE_COLUMNS) * (pair_width + GAP)
-            top = y + (k // PICTURE_COLUMNS) * cell_height
-            for offset, image in [(0, splits[split][0][i]), (side + 4, splits[twin][0][j])]:
-                tile = Image.fromarray(image, "L").resize((side, side), Image.Resampling.NEAREST)
-                canvas.paste(tile, (x + offset, top))
-            caption = _caption(split, i, int(splits[split][1][i]), twin, j, int(splits[twin][1][j]), distance)
-            for line, text in enumerate(caption):
-                pen.text((x, top + side + 2 + line * LINE), text, fill=TEXT, font=font)
-        y += -(-len(pairs) // PICTURE_COLUMNS) * cell_height
-    return canvas
-
-
-def picture_bytes(splits: dict, found: dict) -> bytes:
-    buffer = io.BytesIO()
-    draw_picture(splits, found).save(buffer, format="PNG", optimize=True)
-    return buffer.getvalue()
+def pair_cell(splits: dict, split: str, i: int, twin: str, j: int, distance: int) -> tuple[list, list[str]]:
+    """A pair's two images and its caption: indices, labels (one if they agree), distance."""
+    (images, labels), (twin_images, twin_labels) = splits[split], splits[twin]
+    names = [fm.CLASS_NAMES[label] for label in dict.fromkeys([labels[i], twin_labels[j]])]
+    caption = [f"{split} {i}  {twin} {j}", " / ".join(names), f"{distance / PIXELS:.2f} grey levels apart"]
+    return [images[i], twin_images[j]], caption
 
 
 # Command line.

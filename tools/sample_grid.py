@@ -7,16 +7,14 @@ no smoothing. The same archives and Pillow release give the same bytes. The PNG'
 records which training image each tile is, for tests/test_sample_grid.py to check against the archives.
 """
 
-import io
-import json
 import sys
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont, PngImagePlugin
+from PIL import Image, ImageDraw
 
 import fashion_mnist as fm
-from tools import cli, common, paths
+from tools import cli, common, paths, pictures
 
 OUT = common.REPO / "images" / "examples.png"
 SPLIT = "train"
@@ -25,8 +23,6 @@ SIDE = fm.IMAGE_SIDE
 GAP = 2  # pixels between tiles, before scaling
 NAME_WIDTH = 98  # the column of class names, before scaling: the longest, "T - shirt / top", is 90
 SCALE = 2
-BACKGROUND = 0
-TEXT = 255
 
 
 def pick(labels: np.ndarray, per_class: int = PER_CLASS) -> list[list[int]]:
@@ -41,34 +37,23 @@ def tile_origin(row: int, column: int) -> tuple[int, int]:
 
 def draw(images: np.ndarray, rows: list[list[int]]) -> Image.Image:
     """The grid: row r shows images[rows[r]], after the name of class r; enlarged SCALE times by pixel repetition."""
-    columns = max(len(row) for row in rows)
-    width, height = tile_origin(len(rows), columns)
-    grid = Image.new("L", (width, height), BACKGROUND)
+    width, height = tile_origin(len(rows), max(len(row) for row in rows))
+    grid = Image.new("L", (width, height), pictures.BACKGROUND)
     pen = ImageDraw.Draw(grid)
-    font = ImageFont.load_default_imagefont()  # Pillow's bitmap font: no FreeType, same pixels everywhere
     for r, indices in enumerate(rows):
         _, y = tile_origin(r, 0)
-        pen.text((2, y + SIDE // 2), fm.CLASS_NAMES[r], fill=TEXT, font=font, anchor="lm")
+        pen.text((2, y + SIDE // 2), fm.CLASS_NAMES[r], fill=pictures.TEXT, font=pictures.FONT, anchor="lm")
         for c, index in enumerate(indices):
             grid.paste(Image.fromarray(images[index], "L"), tile_origin(r, c))
     return grid.resize((width * SCALE, height * SCALE), Image.Resampling.NEAREST)
-
-
-def png_bytes(grid: Image.Image, rows: list[list[int]]) -> bytes:
-    """The grid as PNG, with the tiles' source recorded in a text chunk."""
-    source = {"split": SPLIT, "scale": SCALE, "classes": fm.CLASS_NAMES, "indices": rows}
-    metadata = PngImagePlugin.PngInfo()
-    metadata.add_text("Source", json.dumps(source))
-    buffer = io.BytesIO()
-    grid.save(buffer, format="PNG", pnginfo=metadata, optimize=True)
-    return buffer.getvalue()
 
 
 def make(data_dir: Path, splits: dict | None = None) -> bytes:
     """The picture's bytes, from the verified official archives in `data_dir` (`splits`: read already)."""
     images, labels = (common.load_official(data_dir) if splits is None else splits)[SPLIT]
     rows = pick(labels)
-    return png_bytes(draw(images, rows), rows)
+    source = {"split": SPLIT, "scale": SCALE, "classes": fm.CLASS_NAMES, "indices": rows}
+    return pictures.png_bytes(draw(images, rows), source)
 
 
 def main(argv=None) -> int:

@@ -1,0 +1,55 @@
+"""What the repository's pictures share: archive images enlarged without smoothing, a sheet of captioned cells in
+titled sections, and PNG bytes that the same pixels and Pillow release always make the same."""
+
+import io
+import json
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont, PngImagePlugin
+
+FONT = ImageFont.load_default_imagefont()  # Pillow's bitmap font: no FreeType, same pixels everywhere
+BACKGROUND = 0
+TEXT = 255
+GAP = 12  # pixels around sections and cells
+LINE = 12  # pixels from one line of text to the next
+SPACING = 4  # pixels between the images of one cell
+
+
+def enlarged(image: np.ndarray, scale: int) -> Image.Image:
+    """An archive image, `scale` times larger by pixel repetition."""
+    height, width = image.shape
+    return Image.fromarray(image, "L").resize((width * scale, height * scale), Image.Resampling.NEAREST)
+
+
+def sheet(sections: list[tuple[str, list]], columns: int, cell_width: int, scale: int) -> Image.Image:
+    """Each section's title, then its cells, `columns` to a row. A cell is (images, caption lines): the images side
+    by side, `scale` times larger, the caption below them."""
+    side = 28 * scale
+    lines = max((len(caption) for _, cells in sections for _, caption in cells), default=0)
+    cell_height = side + lines * LINE + GAP
+    rows = [-(-len(cells) // columns) for _, cells in sections]
+    height = GAP + sum(LINE + GAP // 2 + n * cell_height for n in rows)
+    canvas = Image.new("L", (GAP + columns * cell_width, height), BACKGROUND)
+    pen = ImageDraw.Draw(canvas)
+    y = GAP
+    for (title, cells), n in zip(sections, rows, strict=True):
+        pen.text((GAP, y), title, fill=TEXT, font=FONT)
+        y += LINE + GAP // 2
+        for k, (images, caption) in enumerate(cells):
+            x, top = GAP + (k % columns) * cell_width, y + (k // columns) * cell_height
+            for m, image in enumerate(images):
+                canvas.paste(enlarged(image, scale), (x + m * (side + SPACING), top))
+            for line, text in enumerate(caption):
+                pen.text((x, top + side + 2 + line * LINE), text, fill=TEXT, font=FONT)
+        y += n * cell_height
+    return canvas
+
+
+def png_bytes(picture: Image.Image, source: dict | None = None) -> bytes:
+    """The picture as an optimized PNG; `source`, if given, as JSON in its text chunk `Source`."""
+    metadata = PngImagePlugin.PngInfo()
+    if source is not None:
+        metadata.add_text("Source", json.dumps(source))
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG", pnginfo=metadata, optimize=True)
+    return buffer.getvalue()
