@@ -5,7 +5,6 @@ reads them strictly and yields the images with their labels in the archives' ord
 config, `fashion_mnist`) or as (28, 28) uint8 arrays (the `arrays` config).
 """
 
-import contextlib
 import dataclasses
 import errno
 import gzip
@@ -19,10 +18,8 @@ import zlib
 
 import aiohttp
 import datasets
-import filelock
 import numpy as np
 import PIL.Image
-from datasets.utils.file_utils import hash_url_to_filename
 
 _CITATION = """\
 @article{xiao2017fashionmnist,
@@ -74,8 +71,8 @@ SHARD_SIZE = 1_000
 # Seconds a host may take to connect, or to send the next bytes, before the next host is tried. aiohttp's
 # own default, 5 minutes for the whole transfer, waits long on a silent host and cuts a slow download.
 TIMEOUT = 60
-# The slowest download accepted, in bytes per second: a host must deliver an archive within TIMEOUT plus its
-# size at this rate (about 9 minutes for the train images), or the next host is tried.
+# The slowest download accepted, in bytes per second: every request must be complete within TIMEOUT plus the
+# largest archive's size at this rate (about 9 minutes for the official archives), or the next host is tried.
 MIN_RATE = 50_000
 
 
@@ -100,26 +97,24 @@ class SplitArchives:
     labels_sha256: str
 
 
+def _split(name: str, num_examples: int, images: tuple, labels: tuple, *digests: str) -> SplitArchives:
+    return SplitArchives(name, num_examples, Archive(*images), Archive(*labels), *digests)
+
+
 OFFICIAL_SPLITS = (
-    SplitArchives(
+    _split(
         "train",
         60_000,
-        Archive(
-            "train-images-idx3-ubyte.gz", 26_421_880, "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84"
-        ),
-        Archive(
-            "train-labels-idx1-ubyte.gz", 29_515, "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845"
-        ),
+        ("train-images-idx3-ubyte.gz", 26_421_880, "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84"),
+        ("train-labels-idx1-ubyte.gz", 29_515, "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845"),
         "2e487a6c89124f78f2d7521542223cafe96f7123c3ca13d447772ac6ecbb3012",
         "657fbd221bfc9f4198cc14b5619cc33ec57c58dd0e47af4d99d6650759e869a7",
     ),
-    SplitArchives(
+    _split(
         "test",
         10_000,
-        Archive(
-            "t10k-images-idx3-ubyte.gz", 4_422_102, "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073"
-        ),
-        Archive("t10k-labels-idx1-ubyte.gz", 5_148, "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5"),
+        ("t10k-images-idx3-ubyte.gz", 4_422_102, "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073"),
+        ("t10k-labels-idx1-ubyte.gz", 5_148, "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5"),
         "c867c93ff95360594e8ec3287995350b824dd110b11595c0e13d5423f621867a",
         "3d0e6c6ea990b53b6f8f500a41cac93881d981b315f84578b7d915342ade01e9",
     ),
@@ -132,23 +127,19 @@ OFFICIAL_SPLITS = (
 SAMPLE_DIR = "dummy"
 SAMPLE_DATASET_NAME = "fashion_mnist_sample"
 SAMPLE_SPLITS = (
-    SplitArchives(
+    _split(
         "train",
         60,
-        Archive(
-            "train-images-idx3-ubyte.gz", 26_562, "767466962563cab6dac52ba6e02dac32acbe8ef191ffc88e52428465d661e4b5"
-        ),
-        Archive("train-labels-idx1-ubyte.gz", 66, "84f92f1070b65f33c71e73d171f37b200e33221de3dc6f6f2adeccd012cce219"),
+        ("train-images-idx3-ubyte.gz", 26_562, "767466962563cab6dac52ba6e02dac32acbe8ef191ffc88e52428465d661e4b5"),
+        ("train-labels-idx1-ubyte.gz", 66, "84f92f1070b65f33c71e73d171f37b200e33221de3dc6f6f2adeccd012cce219"),
         "a3aff05047bc5425cd06452a11dda276d7d64025724420d72ea8291293de9917",
         "4d35d4c7fad209abce1753cc3b67ca67c57e2c27a338bcd4b5c1c9acbd77ebec",
     ),
-    SplitArchives(
+    _split(
         "test",
         40,
-        Archive(
-            "t10k-images-idx3-ubyte.gz", 16_471, "8d9072516975d19e2b033b64e9ae4eaf39edff3e8133933b8b9abc4a4930171c"
-        ),
-        Archive("t10k-labels-idx1-ubyte.gz", 57, "f49a4594d66caf51846da37511bde75aa4f55a8a89c03bbd584af0809b3a103e"),
+        ("t10k-images-idx3-ubyte.gz", 16_471, "8d9072516975d19e2b033b64e9ae4eaf39edff3e8133933b8b9abc4a4930171c"),
+        ("t10k-labels-idx1-ubyte.gz", 57, "f49a4594d66caf51846da37511bde75aa4f55a8a89c03bbd584af0809b3a103e"),
         "2090de070e9ebb1b684dfe5fe7305029e53106f4d76be79aee5abae69a277283",
         "74ea03700c8e0ba73f80a18380bc8cfd3b7d2c2416d11722a3cac37ac808913f",
     ),
@@ -161,10 +152,6 @@ class ArchiveError(ValueError):
 
 class ArchiveUnavailableError(ConnectionError):
     """No location of an archive could be read."""
-
-
-class DownloadLimitError(ConnectionError):
-    """A host sent more bytes than the archive has, or was too slow: it is abandoned for the next one."""
 
 
 class DiskFullError(OSError):
@@ -351,25 +338,24 @@ class FashionMnist(datasets.GeneratorBasedBuilder):
     ]
     DEFAULT_CONFIG_NAME = "fashion_mnist"
 
-    def __init__(
-        self,
-        *args,
-        base_path=None,
-        storage_options=None,
-        timeout: float = TIMEOUT,
-        min_rate: float = MIN_RATE,
-        **kwargs,
-    ):
+    def __init__(self, *args, base_path=None, storage_options=None, timeout=TIMEOUT, min_rate=MIN_RATE, **kwargs):
         if not min_rate > 0:
             raise ValueError(f"min_rate must be a positive number of bytes per second, got {min_rate!r}")
-        if kwargs.get("config_name") == "sample":
+        name = kwargs.get("config_name") or self.DEFAULT_CONFIG_NAME
+        if name == "sample":
             kwargs["dataset_name"] = SAMPLE_DATASET_NAME
-        self.timeout, self.min_rate = timeout, min_rate
+        # One deadline for every request: the timeout plus the config's largest archive at `min_rate`. Set before
+        # datasets' __init__, which hands the storage options to this module's `open` for streaming.
+        splits = kwargs.get("splits") or next(
+            (c.splits for c in self.BUILDER_CONFIGS if c.name == name), OFFICIAL_SPLITS
+        )
+        largest = max(archive.num_bytes for split in splits for archive in (split.images, split.labels))
+        self.timeout, self.deadline = timeout, timeout + largest / min_rate
         # Relative locations (the bundled sample) resolve beside this script when it is used as a class.
         super().__init__(
             *args,
             base_path=base_path or os.path.dirname(os.path.abspath(__file__)),
-            storage_options=_with_http_timeout(storage_options, timeout),
+            storage_options=_with_http_timeout(storage_options, timeout, self.deadline),
             **kwargs,
         )
 
@@ -400,31 +386,28 @@ class FashionMnist(datasets.GeneratorBasedBuilder):
                 )
                 for split in self.config.splits
             ]
-        # Reuse a cached download without asking its host for an ETag, which needs the host up: the
-        # SHA-256 check says whether it is the archive. datasets does this unless given a DownloadConfig.
-        dl_manager.download_config = dataclasses.replace(dl_manager.download_config, use_etag=False)
+        # Reuse a cached download without asking its host for an ETag, which needs the host up: the SHA-256 check
+        # says whether it is the archive. datasets does this unless given a DownloadConfig, whose storage options
+        # then get the timeouts too.
+        config = dl_manager.download_config
+        options = _with_http_timeout(config.storage_options, self.timeout, self.deadline)
+        dl_manager.download_config = dataclasses.replace(config, use_etag=False, storage_options=options)
         generators = []
         for split in self.config.splits:
-            images, labels = self._read_split(dl_manager, split)
+            # Fetch and parse every split before any is written, so that a bad archive fails first. Each archive is
+            # read once: the bytes hashed are the bytes parsed, and nothing opens the file again.
+            images_gz, labels_gz = (
+                fetch_verified(dl_manager, archive, self._candidates(archive), self.deadline)
+                for archive in (split.images, split.labels)
+            )
+            images, labels = read_split(images_gz, labels_gz, split)
+            logger.info("Checked the %s split: %s images and labels, well-formed IDX", split.split, f"{len(labels):,}")
             # datasets shares out a list in gen_kwargs among the `num_proc` jobs: each gets its own blocks.
             blocks = _blocks(images, labels, _shard_ranges(len(labels)))
             generators.append(
                 datasets.SplitGenerator(name=split.split, gen_kwargs={"split": split.split, "blocks": blocks})
             )
         return generators
-
-    def _read_split(self, dl_manager, split: SplitArchives) -> tuple[np.ndarray, np.ndarray]:
-        """Fetch and parse a split's archives before any split is written, so that a bad one fails first.
-        Each archive is read once: the bytes hashed are the bytes parsed, and nothing opens the file again."""
-        images_gz = fetch_verified(
-            dl_manager, split.images, self._candidates(split.images), self.timeout, self.min_rate
-        )
-        labels_gz = fetch_verified(
-            dl_manager, split.labels, self._candidates(split.labels), self.timeout, self.min_rate
-        )
-        images, labels = read_split(images_gz, labels_gz, split)
-        logger.info("Checked the %s split: %s images and labels, well-formed IDX", split.split, f"{len(labels):,}")
-        return images, labels
 
     def _candidates(self, archive: Archive) -> tuple:
         if self.config.data_dir:
@@ -461,50 +444,45 @@ def _shard_ranges(num_examples: int) -> list[tuple[int, int]]:
     return [(start, min(start + SHARD_SIZE, num_examples)) for start in range(0, num_examples, SHARD_SIZE)]
 
 
-def fetch_verified(
-    dl_manager, archive: Archive, candidates: tuple, timeout: float = TIMEOUT, min_rate: float = MIN_RATE
-) -> bytes:
+# Downloads, through the `datasets` download manager and its documented options only.
+
+
+def fetch_verified(dl_manager, archive: Archive, candidates: tuple, deadline: float | None = None) -> bytes:
     """The bytes of the first candidate that verifies, read from disk once.
 
-    A download from a host is abandoned when it sends more bytes than the archive has or misses its
-    deadline (`_bounded_download`). A download that fails verification is dropped from the cache and
-    fetched once more: the cached copy may have been cut or altered since it was fetched, or the
-    connection may have ended early. What the download manager did not download itself (a local path, a
-    file:// URL) is reported as it is, and never deleted."""
-    deadline = timeout + archive.num_bytes / min_rate
+    A download from a host that fails verification, or whose body ended early, is fetched once more from that host
+    with `DownloadConfig.force_download`: the cached copy may have been cut or altered since it was fetched, or the
+    connection may have ended early. A local path or a file:// URL (the user's own file, which the download manager
+    hands back as it is) is reported as it is, never fetched again."""
 
     def download(location):
-        for attempt in (1, 2):
-            try:
-                logger.info("Getting %s from %s", archive.filename, location)
-                with _bounded_download(dl_manager, archive, timeout, deadline):
-                    path = dl_manager.download(location)
-                data = _read_bytes(path)
-                verify_archive(data, archive, location)
-                logger.info(
-                    "Verified %s: %s bytes, SHA-256 %s", archive.filename, f"{archive.num_bytes:,}", archive.sha256
-                )
-                return data
-            except Exception as error:
-                removed = _forget_download(dl_manager, location)
-                if _caused_by(error, lambda e: isinstance(e, OSError) and e.errno == errno.ENOSPC):
-                    raise DiskFullError(
-                        f"No space left in {_downloads_folder(dl_manager)} for {archive.filename} "
-                        f"({archive.num_bytes:,} bytes) from {location}: free some space there, or build with "
-                        "a cache_dir elsewhere"
-                    ) from error
-                if limit := _caused_by(error, lambda e: isinstance(e, DownloadLimitError)):
-                    raise DownloadLimitError(str(limit)) from error
-                # aiohttp's total timeout, the deadline, raises a bare TimeoutError; its connect and read
-                # timeouts raise subclasses of their own.
-                if _caused_by(error, lambda e: type(e) is TimeoutError):
-                    raise DownloadLimitError(
-                        f"too slow: not complete within {deadline:,.1f} s ({archive.num_bytes:,} bytes at "
-                        f"{min_rate:,} bytes/s, plus the {timeout:g} s timeout)"
-                    ) from error
-                bad_bytes = isinstance(error, (ArchiveError, aiohttp.ClientPayloadError))
-                if not (bad_bytes and removed and attempt == 1):
-                    raise
+        remote = "://" in location and not location.startswith("file://")
+        config = dl_manager.download_config
+        try:
+            for attempt in (1, 2):
+                try:
+                    logger.info("Getting %s from %s", archive.filename, location)
+                    data = _read_bytes(dl_manager.download(location))
+                    verify_archive(data, archive, location)
+                    return data
+                except (ArchiveError, aiohttp.ClientPayloadError):
+                    if not remote or attempt == 2:
+                        raise
+                    dl_manager.download_config = dataclasses.replace(config, force_download=True)
+        except Exception as error:
+            if _caused_by(error, lambda e: isinstance(e, OSError) and e.errno == errno.ENOSPC):
+                folder = config.cache_dir or datasets.config.DOWNLOADED_DATASETS_PATH
+                raise DiskFullError(
+                    f"No space left in {folder} for {archive.filename} ({archive.num_bytes:,} bytes) from {location}: "
+                    "free some space there, or build with a cache_dir elsewhere"
+                ) from error
+            # aiohttp's total timeout, the deadline, raises a bare TimeoutError; its connect and read timeouts
+            # raise subclasses of their own.
+            if deadline and _caused_by(error, lambda e: type(e) is TimeoutError):
+                raise TimeoutError(f"too slow: not complete within the {deadline:,.1f} s deadline") from error
+            raise
+        finally:
+            dl_manager.download_config = config
 
     return _first_success(archive, candidates, download)
 
@@ -561,9 +539,12 @@ def _describe(error: BaseException, location: str) -> str:
     return f"{text(error)} ({text(cause)})"
 
 
-def _with_http_timeout(storage_options: dict | None, timeout: float) -> dict:
-    """`storage_options` for `datasets` with `timeout` for HTTP(S) hosts, unless they set their own."""
-    client_timeout = aiohttp.ClientTimeout(total=None, connect=timeout, sock_read=timeout)
+def _with_http_timeout(storage_options: dict | None, timeout: float, deadline: float) -> dict:
+    """`storage_options` for `datasets` with aiohttp's `ClientTimeout` for HTTP(S) hosts, unless they set their own:
+    `timeout` to connect and between two reads, `deadline` for a whole request. No documented option of aiohttp,
+    fsspec or `datasets` caps the size of a body: a host that sends too much is stopped by the deadline, and what
+    it sent fails the size check."""
+    client_timeout = aiohttp.ClientTimeout(total=deadline, connect=timeout, sock_read=timeout)
     options = dict(storage_options or {})
     for protocol in ("http", "https"):
         protocol_options = dict(options.get(protocol, {}))
@@ -581,88 +562,3 @@ def _caused_by(error: BaseException, matches) -> BaseException | None:
         seen.add(id(error))
         error = error.__cause__ or error.__context__
     return None
-
-
-@contextlib.contextmanager
-def _bounded_download(dl_manager, archive: Archive, timeout: float, deadline: float):
-    """Within this block, each HTTP(S) request of the download manager (fsspec's HEAD, then its GET) must
-    be complete within `deadline` seconds, and may not receive more than the archive's bytes."""
-    config = dl_manager.download_config
-    options = _with_http_timeout(config.storage_options, timeout)
-    for protocol in ("http", "https"):
-        client_kwargs = dict(options[protocol]["client_kwargs"])
-        limits = client_kwargs["timeout"]
-        if isinstance(limits, aiohttp.ClientTimeout) and limits.total is None:
-            client_kwargs["timeout"] = aiohttp.ClientTimeout(
-                total=deadline,
-                connect=limits.connect,
-                sock_read=limits.sock_read,
-                sock_connect=limits.sock_connect,
-                ceil_threshold=limits.ceil_threshold,
-            )
-        client_kwargs.setdefault("response_class", type("CappedResponse", (_CappedResponse,), {"archive": archive}))
-        # A filesystem of its own for these limits, which fsspec would otherwise keep for the whole process.
-        options[protocol] = {**options[protocol], "client_kwargs": client_kwargs, "skip_instance_cache": True}
-    dl_manager.download_config = dataclasses.replace(config, storage_options=options)
-    try:
-        yield
-    finally:
-        dl_manager.download_config = config
-
-
-class _CappedResponse(aiohttp.ClientResponse):
-    """An HTTP response that fails when its body would be longer than `archive`. aiohttp sets no limit on a
-    body's size, and its trace signal for received chunks fires only when a whole body is read at once, not
-    for the chunks fsspec reads."""
-
-    archive: Archive
-
-    async def start(self, connection):
-        await super().start(connection)
-        if self.content_length is not None and self.content_length > self.archive.num_bytes:
-            raise DownloadLimitError(
-                f"announces {self.content_length:,} bytes, more than the {self.archive.num_bytes:,} bytes of "
-                f"{self.archive.filename}"
-            )
-        self.content = _CappedStream(self.content, self.archive)
-        return self
-
-
-class _CappedStream:
-    """A response body (an aiohttp StreamReader) whose `read` fails once it has returned more bytes than the
-    archive has; everything else is the stream's."""
-
-    def __init__(self, stream, archive: Archive):
-        self._stream, self._archive, self._received = stream, archive, 0
-
-    async def read(self, n: int = -1) -> bytes:
-        data = await self._stream.read(n)
-        self._received += len(data)
-        if self._received > self._archive.num_bytes:
-            raise DownloadLimitError(
-                f"sent more than the {self._archive.num_bytes:,} bytes of {self._archive.filename}"
-            )
-        return data
-
-    def __getattr__(self, name):
-        return getattr(self._stream, name)
-
-
-def _downloads_folder(dl_manager) -> str:
-    return dl_manager.download_config.cache_dir or datasets.config.DOWNLOADED_DATASETS_PATH
-
-
-def _forget_download(dl_manager, location: str) -> bool:
-    """Remove what the download manager saved for the URL `location` in its downloads folder: the file, its
-    metadata, and a partial download. Nothing else: for a local path or a file:// URL the download manager
-    returns the user's own file, which is never removed. Return whether anything was removed."""
-    cached = os.path.join(_downloads_folder(dl_manager), hash_url_to_filename(location, etag=None))
-    paths = [cached, cached + ".json", cached + ".incomplete"]
-    if not any(os.path.lexists(path) for path in paths):
-        return False
-    # The lock datasets holds while it downloads: another build's download of the same URL is left alone.
-    with filelock.FileLock(cached + ".lock"):
-        for path in paths:
-            with contextlib.suppress(FileNotFoundError):
-                os.remove(path)
-    return True

@@ -17,7 +17,8 @@ A HEAD request gets the headers its next GET would get.
     stall               200 announcing the full Content-Length, half the bytes, then silence until stopped
     hang                reads the request, then never answers until stopped
     trickle             200 announcing the full Content-Length, then one byte every TRICKLE_INTERVAL seconds
-    endless             200 without Content-Length, the file's bytes, then zeros until the client hangs up
+    endless             200 without Content-Length, the file's bytes, then ENDLESS_CHUNK zeros every
+                        ENDLESS_INTERVAL seconds until the client hangs up (a few MB/s: a test's disk stays clear)
     oversize            200 announcing and sending the file's bytes followed by as many zeros
 
 `refused_url()` yields a base URL whose port refuses connections.
@@ -43,6 +44,7 @@ BEHAVIORS = (
 )
 TRICKLE_INTERVAL = 0.3  # seconds between two bytes of a trickle: less than any read timeout in the tests
 ENDLESS_CHUNK = bytes(64 * 1024)
+ENDLESS_INTERVAL = 0.01  # seconds between two chunks of an endless body: less than any read timeout in the tests
 HTML_PAGE = b"<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head><body>Proxy error</body></html>\n"
 
 
@@ -110,8 +112,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                     self.wfile.flush()
             else:
                 self.wfile.write(data)
-                while not stopping.is_set():
+                while not stopping.wait(ENDLESS_INTERVAL):
                     self.wfile.write(ENDLESS_CHUNK)
+                    self.wfile.flush()
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client gave up, as it should
 
