@@ -4,14 +4,17 @@ Finding the candidates needs PyTorch and cleanlab: examples/test_find_label_issu
 
 import collections
 import csv
+import io
 import re
 
+import numpy as np
 import pytest
+from PIL import Image, ImageFont
 
 import fashion_mnist as fm
 from tests.fixtures import REPO
 from tools import label_issues as li
-from tools import layout
+from tools import layout, pictures
 
 CARD = REPO / "README.md"
 DOC = REPO / "docs" / "label-issues.md"
@@ -52,6 +55,40 @@ def test_file_round_trips_through_the_module(rows):
 
 def test_the_export_ships_the_file_the_picture_and_the_doc():
     assert {"label_issues.csv", "images/label_issues.png", "docs/label-issues.md"} <= set(layout.CARD_FILES)
+
+
+# The picture.
+
+
+def test_picture_shows_pixels_at_0_grey_so_that_dark_garments_stand_out():
+    images = np.random.default_rng(0).integers(0, 60, size=(5, 28, 28), dtype=np.uint8)  # a dark garment's grey levels
+    images[:, :, :9] = 0
+    splits = {split: (images, np.zeros(5, np.uint8)) for split in li.SPLIT_ORDER}
+    candidates = [li.Candidate("test", 2, 0, 3, 0.01), li.Candidate("train", 4, 1, 2, 0.0)]
+    sheet = np.asarray(Image.open(io.BytesIO(li.picture_bytes(splits, candidates))))
+    assert sheet[0, 0] == pictures.GREY
+    x, y = pictures.GAP, pictures.GAP + pictures.LINE + pictures.GAP // 2  # the first section's first tile
+    side = li.SCALE * fm.IMAGE_SIDE
+    expected = np.where(images[2] == 0, pictures.GREY, images[2]).repeat(li.SCALE, axis=0).repeat(li.SCALE, axis=1)
+    np.testing.assert_array_equal(sheet[y : y + side, x : x + side], expected)
+    assert isinstance(pictures.FONT, ImageFont.FreeTypeFont)
+
+
+def test_captions_give_the_score_as_the_file_holds_it():
+    def score(value: float) -> str:
+        return li.caption(li.Candidate("train", 1, 0, 3, value))[-1]
+
+    assert (score(0.0002), score(0.3077), score(0.01)) == ("score  0.0002", "score  0.3077", "score  0.01")
+    assert score(0.000234) == score(float(f"{0.000234:.{li.SCORE_DECIMALS}f}")) == "score  0.0002"
+    # The file's 0.0000: below half its last decimal, not 0.
+    assert score(0.0) == score(1.2e-05) == "score  < 5e-05"
+
+
+def test_captions_tell_apart_every_score_that_the_file_tells_apart(rows):
+    shown = collections.defaultdict(set)
+    for c in li.read_candidates():
+        shown[li.caption(c)[-1]].add(c.score)
+    assert all(len(scores) == 1 for scores in shown.values()), shown
 
 
 # Against the archives.

@@ -135,6 +135,19 @@ def test_histogram_bins_are_right_closed_and_count_the_images_without_a_near_twi
     assert (column["0"], column["0 to 0.5"], column["0.5 to 1"], column[f"> {nd.RADIUS}"]) == (0, 1, 1, 1)
 
 
+def test_captions_mark_each_pair_within_or_beyond_the_criterion():
+    images, labels = np.zeros((2, 28, 28), np.uint8), np.array([0, 1], np.uint8)
+    splits = {"test": (images, labels), "train": (images, labels)}
+    limit = nd.limit_of(nd.CRITERION)
+    shown, within = nd.pair_cell(splits, "test", 0, "train", 1, limit)
+    assert within == ["test 0  train 1", "T - shirt / top / Trouser", f"3.00 grey levels: within {nd.CRITERION}"]
+    assert len(shown) == 2
+    assert nd.pair_cell(splits, "test", 0, "test", 0, limit + 1)[1][1:] == [
+        "T - shirt / top",
+        "3.00 grey levels: beyond 3",
+    ]
+
+
 # The official archives: the search of the test session (tests/fixtures.py), against the tests' own reading.
 
 
@@ -188,6 +201,22 @@ def test_nearest_training_distance_equals_brute_force_for_test_images(official_a
     assert within.sum() >= 60
     assert best[chosen][within].tolist() == distances.min(axis=1)[within].tolist()
     assert (best[chosen][~within] == -1).all()
+
+
+@pytest.mark.real
+def test_the_picture_marks_every_pair_beyond_the_criterion_wherever_it_shows_one(
+    official_arrays, near_duplicate_search
+):
+    sections = dict(nd.picture_sections(official_arrays, near_duplicate_search))
+    distances = {}
+    for title, cells in sections.items():
+        for _, caption in cells:
+            distance, side = caption[-1].split(" grey levels: ")
+            assert side == ("within 3" if float(distance) <= nd.CRITERION else "beyond 3"), (title, caption)
+            distances.setdefault(title.split(":")[0], []).append(float(distance))
+    # The pairs within one split shown beyond the criterion (test: 3.73 to 4.80) are marked too.
+    assert sum(d > nd.CRITERION for d in distances["within test"]) == 4
+    assert len(distances["test against train"]) == 15 + nd.SHOWN
 
 
 def _read_pairs_file() -> list[dict]:

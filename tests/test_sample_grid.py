@@ -6,7 +6,7 @@ import sys
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 
 import fashion_mnist as fm
 from tests.archives import archive_arrays
@@ -17,7 +17,7 @@ PICTURE = REPO / "images" / "examples.png"
 
 
 def tile(picture: np.ndarray, row: int, column: int, scale: int) -> np.ndarray:
-    x, y = (scale * v for v in sample_grid.tile_origin(row, column))
+    x, y = sample_grid.tile_origin(row, column)
     return picture[y : y + scale * fm.IMAGE_SIDE, x : x + scale * fm.IMAGE_SIDE]
 
 
@@ -43,6 +43,22 @@ def test_draw_places_each_image_in_its_tile():
         for c, index in enumerate(indices):
             expected = enlarged(images[index], sample_grid.SCALE)
             np.testing.assert_array_equal(tile(grid, r, c, sample_grid.SCALE), expected)
+
+
+def test_class_names_are_in_pillows_scalable_font_not_its_bitmap_font():
+    # In the bitmap font "T" has almost no left arm: "T - shirt / top" read as "I - shirt / top".
+    grid = sample_grid.draw(np.zeros((10, 28, 28), np.uint8), [[label] for label in range(10)])
+    _, y = sample_grid.tile_origin(0, 0)
+    shown = np.asarray(grid.crop((0, y, sample_grid.NAME_WIDTH, y + sample_grid.SIDE)))
+
+    def drawn_in(font) -> np.ndarray:
+        cell = Image.new("L", (sample_grid.NAME_WIDTH, sample_grid.SIDE), 0)
+        ImageDraw.Draw(cell).text((2 * sample_grid.GAP, sample_grid.SIDE // 2), fm.CLASS_NAMES[0], 255, font, "lm")
+        return np.asarray(cell)
+
+    assert isinstance(sample_grid.FONT, ImageFont.FreeTypeFont)
+    np.testing.assert_array_equal(shown, drawn_in(sample_grid.FONT))
+    assert (shown != drawn_in(ImageFont.load_default_imagefont())).sum() > 100
 
 
 @pytest.mark.real

@@ -139,12 +139,17 @@ def picture_bytes(splits: dict, candidates: list[Candidate]) -> bytes:
     for split in SPLIT_ORDER:
         ranked = sorted((c for c in candidates if c.split == split), key=sort_key)
         title = f"{split}: the {len(ranked[: SHOWN[split]])} lowest scores of {len(ranked):,} candidates"
+        title += " (pixels at 0 shown grey)" * (split == SPLIT_ORDER[0])
         sections.append((title, [([splits[split][0][c.index]], caption(c)) for c in ranked[: SHOWN[split]]]))
-    names_width = max(int(pictures.FONT.getlength(f"likely {name}")) for name in fm.CLASS_NAMES)
+    names_width = max(int(pictures.FONT.getlength(f"likely  {name}")) for name in fm.CLASS_NAMES)
     cell_width = max(SCALE * fm.IMAGE_SIDE, names_width) + pictures.GAP
-    return pictures.png_bytes(pictures.sheet(sections, PICTURE_COLUMNS, cell_width, SCALE))
+    return pictures.png_bytes(pictures.sheet(sections, PICTURE_COLUMNS, cell_width, SCALE, pictures.GREY))
 
 
 def caption(c: Candidate) -> list[str]:
     given, likely = fm.CLASS_NAMES[c.label], fm.CLASS_NAMES[c.likely_label]
-    return [f"{c.split} {c.index}", f"given  {given}", f"likely {likely}", f"score  {c.score:.{SCORE_DECIMALS}f}"]
+    # The score as the file holds it (the same picture from the file as from the run that wrote it), without trailing
+    # zeros; a score that the file rounds to 0 is below half its last decimal.
+    rounded = round(c.score, SCORE_DECIMALS)
+    score = f"{rounded:.4g}" if rounded else f"< {0.5 * 10**-SCORE_DECIMALS:g}"
+    return [f"{c.split} {c.index}", f"given  {given}", f"likely  {likely}", f"score  {score}"]

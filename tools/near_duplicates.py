@@ -250,33 +250,39 @@ def csv_text(rows: list[tuple]) -> str:
     return out.getvalue()
 
 
-def picture_bytes(splits: dict, found: dict) -> bytes:
-    """Pairs side by side (left: the first image, right: its twin) with indices, labels and distance: every test/train
-    pair within the criterion, the next closest test/train pairs, the closest pairs within each split."""
+def picture_sections(splits: dict, found: dict) -> list[tuple[str, list]]:
+    """The picture's (title, cells): every test/train pair within the criterion, the next closest test/train pairs, the
+    closest pairs within each split."""
     across = ranked(found["test", "train"])
     within = sum(distance <= limit_of(CRITERION) for *_, distance in across)
     beyond = across[within : within + SHOWN]
     sections = [
         (f"test against train: the {within} pairs within {CRITERION} grey levels", "test", "train", across[:within]),
         (f"test against train: the next {len(beyond)}, beyond the criterion", "test", "train", beyond),
-        *(
-            (f"within {split}: the closest pairs", split, split, ranked(found[split, split])[:SHOWN])
-            for split in SPLITS
-        ),
+        *((f"within {s}: the closest pairs", s, s, ranked(found[s, s])[:SHOWN]) for s in SPLITS),
     ]
-    sections = [
+    return [
         (title, [pair_cell(splits, split, i, twin, j, distance) for i, j, distance in pairs])
         for title, split, twin, pairs in sections
     ]
+
+
+def picture_bytes(splits: dict, found: dict) -> bytes:
+    """Pairs side by side (left: the first image, right: its twin) with indices, labels and distance."""
     cell_width = 2 * SCALE * fm.IMAGE_SIDE + pictures.SPACING + pictures.GAP
-    return pictures.png_bytes(pictures.sheet(sections, PICTURE_COLUMNS, cell_width, SCALE))
+    return pictures.png_bytes(pictures.sheet(picture_sections(splits, found), PICTURE_COLUMNS, cell_width, SCALE))
 
 
 def pair_cell(splits: dict, split: str, i: int, twin: str, j: int, distance: int) -> tuple[list, list[str]]:
     """A pair's two images and its caption: indices, labels (one if they agree), distance."""
     (images, labels), (twin_images, twin_labels) = splits[split], splits[twin]
     names = [fm.CLASS_NAMES[label] for label in dict.fromkeys([labels[i], twin_labels[j]])]
-    caption = [f"{split} {i}  {twin} {j}", " / ".join(names), f"{distance / PIXELS:.2f} grey levels apart"]
+    side = "within" if distance <= limit_of(CRITERION) else "beyond"  # of the criterion, wherever a pair is shown
+    caption = [
+        f"{split} {i}  {twin} {j}",
+        " / ".join(names),
+        f"{distance / PIXELS:.2f} grey levels: {side} {CRITERION}",
+    ]
     return [images[i], twin_images[j]], caption
 
 

@@ -7,40 +7,46 @@ import json
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont, PngImagePlugin
 
-FONT = ImageFont.load_default_imagefont()  # Pillow's bitmap font: no FreeType, same pixels everywhere
-BACKGROUND = 0
-TEXT = 255
+# Pillow's scalable default font (Aileron, shipped inside Pillow with its FreeType): the same Pillow release draws
+# the same pixels everywhere.
+FONT = ImageFont.load_default(size=12)
+LINE = 15  # pixels from one line of text to the next
+BLACK, GREY, WHITE = 0, 128, 255
 GAP = 12  # pixels around sections and cells
-LINE = 12  # pixels from one line of text to the next
 SPACING = 4  # pixels between the images of one cell
 
 
-def enlarged(image: np.ndarray, scale: int) -> Image.Image:
-    """An archive image, `scale` times larger by pixel repetition."""
+def enlarged(image: np.ndarray, scale: int, background: int = BLACK) -> Image.Image:
+    """An archive image, `scale` times larger by pixel repetition; its pixels at 0 (black) drawn in `background`."""
     height, width = image.shape
+    image = np.where(image == 0, background, image).astype(np.uint8)
     return Image.fromarray(image, "L").resize((width * scale, height * scale), Image.Resampling.NEAREST)
 
 
-def sheet(sections: list[tuple[str, list]], columns: int, cell_width: int, scale: int) -> Image.Image:
-    """Each section's title, then its cells, `columns` to a row. A cell is (images, caption lines): the images side
-    by side, `scale` times larger, the caption below them."""
+def text_colour(background: int) -> int:
+    return WHITE if background < GREY else BLACK
+
+
+def sheet(sections: list[tuple[str, list]], columns: int, cell_width: int, scale: int, background=BLACK) -> Image.Image:
+    """Each section's title, then its cells, `columns` to a row, on `background`. A cell is (images, caption lines):
+    the images side by side, `scale` times larger with their pixels at 0 in `background`, the caption below them."""
     side = 28 * scale
     lines = max((len(caption) for _, cells in sections for _, caption in cells), default=0)
     cell_height = side + lines * LINE + GAP
     rows = [-(-len(cells) // columns) for _, cells in sections]
     height = GAP + sum(LINE + GAP // 2 + n * cell_height for n in rows)
-    canvas = Image.new("L", (GAP + columns * cell_width, height), BACKGROUND)
+    canvas = Image.new("L", (GAP + columns * cell_width, height), background)
     pen = ImageDraw.Draw(canvas)
     y = GAP
     for (title, cells), n in zip(sections, rows, strict=True):
-        pen.text((GAP, y), title, fill=TEXT, font=FONT)
+        pen.text((GAP, y), title, fill=text_colour(background), font=FONT)
         y += LINE + GAP // 2
         for k, (images, caption) in enumerate(cells):
             x, top = GAP + (k % columns) * cell_width, y + (k // columns) * cell_height
             for m, image in enumerate(images):
-                canvas.paste(enlarged(image, scale), (x + m * (side + SPACING), top))
+                canvas.paste(enlarged(image, scale, background), (x + m * (side + SPACING), top))
             for line, text in enumerate(caption):
-                pen.text((x, top + side + 2 + line * LINE), text, fill=TEXT, font=FONT)
+                pen.text((x, top + side + 2 + line * LINE), text, fill=text_colour(background), font=FONT)
         y += n * cell_height
     return canvas
 

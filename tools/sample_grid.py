@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 
 import fashion_mnist as fm
 from tools import cli, common, paths, pictures
@@ -19,10 +19,12 @@ from tools import cli, common, paths, pictures
 OUT = common.REPO / "images" / "examples.png"
 SPLIT = "train"
 PER_CLASS = 10
-SIDE = fm.IMAGE_SIDE
-GAP = 2  # pixels between tiles, before scaling
-NAME_WIDTH = 98  # the column of class names, before scaling: the longest, "T - shirt / top", is 90
 SCALE = 2
+SIDE = SCALE * fm.IMAGE_SIDE
+GAP = 4  # pixels between tiles
+FONT = ImageFont.load_default(size=16)
+# The column of class names: the longest name with 2 * GAP on either side.
+NAME_WIDTH = max(int(FONT.getlength(name)) for name in fm.CLASS_NAMES) + 4 * GAP
 
 
 def pick(labels: np.ndarray, per_class: int = PER_CLASS) -> list[list[int]]:
@@ -31,21 +33,20 @@ def pick(labels: np.ndarray, per_class: int = PER_CLASS) -> list[list[int]]:
 
 
 def tile_origin(row: int, column: int) -> tuple[int, int]:
-    """(x, y) of a tile's top-left corner in the unscaled grid."""
+    """(x, y) of a tile's top-left corner."""
     return NAME_WIDTH + column * (SIDE + GAP), GAP + row * (SIDE + GAP)
 
 
 def draw(images: np.ndarray, rows: list[list[int]]) -> Image.Image:
-    """The grid: row r shows images[rows[r]], after the name of class r; enlarged SCALE times by pixel repetition."""
-    width, height = tile_origin(len(rows), max(len(row) for row in rows))
-    grid = Image.new("L", (width, height), pictures.BACKGROUND)
+    """The grid: row r shows images[rows[r]], SCALE times larger, after the name of class r."""
+    grid = Image.new("L", tile_origin(len(rows), max(len(row) for row in rows)), pictures.BLACK)
     pen = ImageDraw.Draw(grid)
     for r, indices in enumerate(rows):
         _, y = tile_origin(r, 0)
-        pen.text((2, y + SIDE // 2), fm.CLASS_NAMES[r], fill=pictures.TEXT, font=pictures.FONT, anchor="lm")
+        pen.text((2 * GAP, y + SIDE // 2), fm.CLASS_NAMES[r], fill=pictures.WHITE, font=FONT, anchor="lm")
         for c, index in enumerate(indices):
-            grid.paste(Image.fromarray(images[index], "L"), tile_origin(r, c))
-    return grid.resize((width * SCALE, height * SCALE), Image.Resampling.NEAREST)
+            grid.paste(pictures.enlarged(images[index], SCALE), tile_origin(r, c))
+    return grid
 
 
 def make(data_dir: Path, splits: dict | None = None) -> bytes:
