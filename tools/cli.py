@@ -1,5 +1,5 @@
 """What every command line in tools/ does the same way: one line for an error the user can fix, one line and
-exit 130 (SIGINT) or 143 (SIGTERM) when stopped, and no worker process left behind.
+exit 130 (SIGINT) or 143 (SIGTERM) when stopped.
 
     def main(argv=None) -> int:
         args = parse_args(argv)
@@ -8,7 +8,6 @@ exit 130 (SIGINT) or 143 (SIGTERM) when stopped, and no worker process left behi
 
 import argparse
 import contextlib
-import ctypes
 import os
 import signal
 import sys
@@ -16,19 +15,13 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-import psutil
-
 import fashion_mnist as fm
 from tools import common
 
 # What a user can cause and fix: reported in one line, without a traceback. A tool adds its own error class.
 USER_ERRORS = (fm.ArchiveError, fm.ArchiveUnavailableError, OSError)
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
-CLEANUP_SECONDS = 20  # how long a stopped command may take to clean up before it ends without finishing
 DEBUG_HINT = "--debug (or FASHION_MNIST_DEBUG=1) shows the traceback"
-_PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when its parent ends
-_prctl = []  # libc's prctl, looked up once in the main process: a forked child only calls it
-_stop_handlers = set()  # the handlers that run() installs, which a forked child puts back to the default
 
 
 class UserError(Exception):
@@ -78,28 +71,33 @@ def user_error(error: BaseException | None, user_errors=()) -> BaseException | N
     return None
 
 
+def describe(error: BaseException) -> str:
+    """An error in one line; an OSError that has a path names it ("PATH: No space left on device")."""
+    if isinstance(error, OSError) and error.filename is not None and error.strerror:
+        paths = f"{error.filename} -> {error.filename2}" if error.filename2 is not None else f"{error.filename}"
+        return f"{paths}: {error.strerror}"
+    return str(error)
+
+
 def run(prog: str, work: Callable[[], None], debug: bool = False, user_errors=()) -> int:
     """Call `work()` and return the process's exit code."""
     main_pid = os.getpid()
     stopped_by = []
-    cleaned_up = threading.Event()
 
     def stop(signum, frame):
         if os.getpid() != main_pid:
-            # A child that got here (one not forked, or forked before run()): it ends quietly.
-            os._exit(128 + signum)
+            # A worker that `datasets` forked has this handler too. Ctrl-C reaches the whole process group: only the
+            # main process acts on it, and its pool ends the workers, with SIGTERM, on which a worker ends at once.
+            if signum == signal.SIGTERM:
+                os._exit(128 + signum)
+            return
         # A second signal while cleaning up must not interrupt the cleanup.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         stopped_by.append(signum)
-        threading.Thread(target=_end_if_stuck, args=(prog, signum, cleaned_up), daemon=True).start()
         raise KeyboardInterrupt
 
-    previous = {signum: signal.signal(signum, stop) for signum in (signal.SIGINT, signal.SIGTERM)}
-    _stop_handlers.add(stop)
-    if not _prctl:
-        os.register_at_fork(after_in_child=_end_with_parent)
-        _prctl.append(ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("linux") else None)
+    previous = {signum: signal.signal(signum, stop) for signum in STOP_SIGNALS}
     try:
         work()
     except (KeyboardInterrupt, Exception) as error:
@@ -112,41 +110,12 @@ def run(prog: str, work: Callable[[], None], debug: bool = False, user_errors=()
         cause = user_error(error, user_errors)
         if cause is None or debug:
             raise
-        log(f"{prog}: error: {cause}")
+        log(f"{prog}: error: {describe(cause)}")
         return 1
     finally:
-        cleaned_up.set()
-        _stop_handlers.discard(stop)
         for signum, handler in previous.items():
             signal.signal(signum, handler)
     return 0
-
-
-def _end_if_stuck(prog: str, signum: int, cleaned_up: threading.Event) -> None:
-    """Once stopped, end the process if its cleanup has not ended within CLEANUP_SECONDS: a worker killed while
-    it held a lock of its pool (SIGTERM sent to the whole process group) leaves the pool's cleanup waiting."""
-    if cleaned_up.wait(CLEANUP_SECONDS):
-        return
-    for child in psutil.Process().children(recursive=True):
-        with contextlib.suppress(psutil.Error):
-            child.kill()
-    log(f"{prog}: stopped by {signal.Signals(signum).name}; cleanup did not finish, a cache may hold a partial build")
-    os._exit(128 + signum)
-
-
-def _end_with_parent() -> None:
-    """In a forked worker: be killed when the main process ends, even by SIGKILL, instead of lingering; leave
-    SIGINT to the main process, and die at once of SIGTERM. (A Python handler runs only between bytecodes: a
-    worker that the signal reaches just before it blocks on a lock might never run it.)"""
-    if signal.getsignal(signal.SIGINT) in _stop_handlers:
-        # Ctrl-C reaches the whole process group; only the main process acts on it. An idle worker of a
-        # `multiprocessing` pool holds the pool's task-queue lock: killed by SIGINT, it would never release it,
-        # and the pool's cleanup in the main process would wait for that lock forever.
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if signal.getsignal(signal.SIGTERM) in _stop_handlers:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # how a pool ends its workers: at once, quietly
-    if _prctl[0] is not None:
-        _prctl[0](_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 @contextlib.contextmanager
