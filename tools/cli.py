@@ -15,12 +15,15 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+import multiprocess
+
 import fashion_mnist as fm
 from tools import common
 
 # What a user can cause and fix: reported in one line, without a traceback. A tool adds its own error class.
 USER_ERRORS = (fm.ArchiveError, fm.ArchiveUnavailableError, OSError)
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+CLEANUP_SECONDS = 20  # how long a stopped command may take to clean up before it ends without finishing
 DEBUG_HINT = "--debug (or FASHION_MNIST_DEBUG=1) shows the traceback"
 
 
@@ -82,20 +85,34 @@ def describe(error: BaseException) -> str:
 def run(prog: str, work: Callable[[], None], debug: bool = False, user_errors=()) -> int:
     """Call `work()` and return the process's exit code."""
     main_pid = os.getpid()
-    stopped_by = []
+    stopped_by, stuck = [], []
+    cleaned_up = threading.Event()
 
     def stop(signum, frame):
         if os.getpid() != main_pid:
             # A worker that `datasets` forked has this handler too. Ctrl-C reaches the whole process group: only the
-            # main process acts on it, and its pool ends the workers, with SIGTERM, on which a worker ends at once.
+            # main process acts on it, and its pool then ends the workers with SIGTERM, on which a worker ends at once.
             if signum == signal.SIGTERM:
                 os._exit(128 + signum)
             return
-        # A second signal while cleaning up must not interrupt the cleanup.
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        stopped_by.append(signum)
+        if stopped_by and not stuck:  # a second signal while cleaning up must not interrupt the cleanup
+            return
+        if not stopped_by:
+            stopped_by.append(signum)
+            threading.Thread(target=unblock_if_stuck, daemon=True).start()
         raise KeyboardInterrupt
+
+    def unblock_if_stuck() -> None:
+        """A SIGTERM sent to the whole process group ends a pool worker wherever it is: one that waited for a task
+        held the pool's task-queue lock, and the pool's cleanup waits for that lock for ever. If the cleanup has not
+        ended CLEANUP_SECONDS after the stop, end the pool's processes and interrupt the wait: the rest of the cleanup
+        runs."""
+        if cleaned_up.wait(CLEANUP_SECONDS):
+            return
+        for child in multiprocess.active_children():
+            child.kill()
+        stuck.append(True)
+        signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
 
     previous = {signum: signal.signal(signum, stop) for signum in STOP_SIGNALS}
     try:
@@ -113,6 +130,7 @@ def run(prog: str, work: Callable[[], None], debug: bool = False, user_errors=()
         log(f"{prog}: error: {describe(cause)}")
         return 1
     finally:
+        cleaned_up.set()
         for signum, handler in previous.items():
             signal.signal(signum, handler)
     return 0
