@@ -436,3 +436,20 @@ def test_an_old_export_that_cannot_be_removed_is_named_and_the_new_one_is_in_pla
     monkeypatch.setattr(shutil, "rmtree", rmtree)
     export.write_folder(builders, folder)  # the next run removes it
     assert sorted(p.name for p in tmp_path.iterdir()) == [".hub.lock", "hub"]
+
+
+def test_a_full_disk_is_one_line_naming_the_folder_and_out_stays_as_it_was(
+    sample_export, tmp_path, monkeypatch, capsys
+):
+    _, folder = copy_export(sample_export, tmp_path)
+    before = digests(folder)
+
+    def full(*args, **kwargs):
+        raise OSError(28, "No space left on device")  # as a write() that fills the disk: no path
+
+    monkeypatch.setattr(parquet, "write_split", full)
+    argv = ["--sample", "--out", str(folder), "--cache-dir", str(sample_export[1].parent / "cache")]
+    assert export.main(argv) == 1
+    assert capsys.readouterr().err.splitlines()[-1] == f"tools.export: error: {folder}: No space left on device"
+    assert digests(folder) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".hub.lock", "hub"]

@@ -71,7 +71,7 @@ def write_files(contents: dict[Path, bytes]) -> None:
                 # Created like any new file (0o666 less the umask), and never over an existing one.
                 descriptor = os.open(temporary_name(path), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
                 pending[path] = temporary_name(path)
-            with os.fdopen(descriptor, "wb") as file:
+            with os.fdopen(descriptor, "wb") as file, naming(path):
                 file.write(data)
         with cli.signals_held():
             for path, temporary in list(pending.items()):
@@ -80,6 +80,17 @@ def write_files(contents: dict[Path, bytes]) -> None:
     finally:
         for temporary in pending.values():
             temporary.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def naming(path: Path):
+    """An OSError without a path raised in the block (a write that fills the disk) names `path`."""
+    try:
+        yield
+    except OSError as error:
+        if error.filename is not None or not error.strerror:
+            raise
+        raise OSError(error.errno, error.strerror, str(path)) from error
 
 
 def leftovers(out: Path) -> list[Path]:
@@ -121,7 +132,8 @@ def replacing(out: Path, check=None):
         new = out.with_name(f".{out.name}.new-{secrets.token_hex(4)}")
         new.mkdir()  # as any new folder (0o777 less the umask); never an existing one
         try:
-            yield new
+            with naming(out):
+                yield new
             if check:
                 check(out)  # again: a file put there since is never removed with the old folder
             old = new.with_name(new.name.replace(".new-", ".old-", 1))
