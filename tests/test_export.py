@@ -248,7 +248,7 @@ def test_a_file_put_in_the_folder_while_it_is_exported_again_stops_the_swap(samp
     builders, folder = copy_export(sample_export, tmp_path)
     before = digests(folder)
 
-    def add_a_note(new, files):
+    def add_a_note(new, files, kind):
         (folder / "notes.txt").write_text("mine")
 
     with pytest.raises(export.ExportError, match=r"it holds notes\.txt, which tools\.export did not write"):
@@ -344,17 +344,18 @@ def test_a_sample_build_is_never_published(sample_export, tmp_path, capsys, monk
     assert "--push with --sample: a sample build is never published" in capsys.readouterr().err
     assert not (tmp_path / "hub").exists(), "refused before building"
     # A build that turns out to be the sample (a --data-dir holding the sample archives) is refused before any push.
-    _, folder = copy_export(sample_export, tmp_path)
+    builders, folder = copy_export(sample_export, tmp_path)
     args = export.parse_args(["--out", str(folder), "--push", "someone/fashion_mnist", "--dry-run"])
     with pytest.raises(export.ExportError, match="it holds a sample build"):
-        export.pusher(args)(folder, [])
+        export.write_folder(builders, folder, before_swap=export.pusher(args))
+    assert digests(folder) == digests(sample_export[1])
 
 
 def test_two_exports_to_one_folder_at_once_are_one_written_and_one_refused(sample_export, tmp_path):
     builders, _ = sample_export
     entered, release = threading.Event(), threading.Event()
 
-    def slow(folder, files):
+    def slow(folder, files, kind):
         entered.set()
         release.wait(30)
 

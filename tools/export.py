@@ -97,8 +97,9 @@ def damaged_cache(builder, out: Path, problem: str) -> ExportError:
     )
 
 
-def write_contents(builders: dict, folder: Path, out: Path) -> list[str]:
-    """Write the export of `builders` (by config name) into the empty `folder` and verify it; return its files."""
+def write_contents(builders: dict, folder: Path, out: Path) -> tuple[list[str], str]:
+    """Write the export of `builders` (by config name) into the empty `folder` and verify it; return its files and
+    what verify found it to be ("fashion_mnist", or "sample" for the sample's digests)."""
     files = []
     for config, builder in builders.items():
         (folder / layout.DATA_FOLDERS[config]).mkdir()
@@ -115,28 +116,28 @@ def write_contents(builders: dict, folder: Path, out: Path) -> list[str]:
         (folder / name).parent.mkdir(parents=True, exist_ok=True)
         (folder / name).write_bytes(data)
     try:
-        verify_folder(folder)
+        kind = verify_folder(folder)
     except VerificationError as error:
         data_folders = {layout.DATA_FOLDERS[config]: builder for config, builder in builders.items()}
         damaged = data_folders.get(error.file.split("/")[0], builders["fashion_mnist"])
         raise damaged_cache(damaged, out, f"the files written from it fail verification: {error.detail}") from error
     files = sorted([*layout.TEXT_FILES, *files])
     (folder / MANIFEST).write_text(json.dumps({"written_by": PROG, "files": files}, indent=1) + "\n", "utf-8")
-    return files
+    return files, kind
 
 
 def write_folder(builders: dict, out: Path, before_swap=None, build=None) -> Path:
     """Write the export of `builders` (`build_configs`; or of what `build()` returns, called once `out` is locked)
-    beside `out`, verify it, call `before_swap(folder, files)` (the push), then swap it in: `out` is then complete,
-    or as it was. `out` must be new, empty, or an earlier export that holds nothing else (`check_out`); one export
-    writes it at a time."""
+    beside `out`, verify it, call `before_swap(folder, files, kind)` (the push), then swap it in: `out` is then
+    complete, or as it was. `out` must be new, empty, or an earlier export that holds nothing else (`check_out`); one
+    export writes it at a time."""
     out = Path(out).absolute()
     out.parent.mkdir(parents=True, exist_ok=True)
     with paths.replacing(out, check=check_out) as folder:
         builders = build() if build else builders
-        files = write_contents(builders, folder, out)
+        files, kind = write_contents(builders, folder, out)
         if before_swap:
-            before_swap(folder, files)
+            before_swap(folder, files, kind)
     return out
 
 
@@ -223,8 +224,8 @@ def pusher(args):
     """What `write_folder` calls on the verified folder before swapping it in, for --push: publish it and print
     what was (or would be) sent."""
 
-    def push(folder: Path, files: list[str]) -> None:
-        if verify_folder(folder) == "sample":  # the official archives' digests, not a sample's
+    def push(folder: Path, files: list[str], kind: str) -> None:
+        if kind == "sample":  # what verify found: the official archives' digests, or the sample's
             raise ExportError(f"Refusing to publish {folder}: it holds a sample build. Export the official archives.")
         api = None if args.dry_run else HfApi(token=os.environ["HF_TOKEN"])
         plan = publish.publish(args.push, folder, files, api, args.dry_run)
