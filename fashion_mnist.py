@@ -304,7 +304,8 @@ class FashionMnist(datasets.GeneratorBasedBuilder):
                 images, labels = read_split(
                     *(fetch_verified(dl_manager, a, self._candidates(a), self.deadline) for a in archives), split
                 )
-                logger.info("Checked the %s split: %d images and labels, well-formed IDX", split.split, len(labels))
+                count = f"{len(labels):,}"
+                logger.info("Checked the %s split: %s images and labels, well-formed IDX", split.split, count)
                 # datasets shares out a list in gen_kwargs among the `num_proc` jobs.
                 kwargs = {"blocks": [(a, images[a:b], labels[a:b]) for a, b in ranges]}
             generators.append(datasets.SplitGenerator(name=split.split, gen_kwargs={"split": split.split, **kwargs}))
@@ -404,7 +405,9 @@ def _describe(error: BaseException, location: str) -> str:
 
 
 def _chain(error: BaseException | None, context: bool = True):
-    while error is not None:
+    seen = set()  # `raise e from e` makes a cycle
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
         yield error
         error = error.__cause__ or (error.__context__ if context else None)
 

@@ -317,3 +317,10 @@ def test_the_official_archives_cut_short_by_the_first_host_come_from_the_second(
         "train": 60_000,
         "test": 10_000,
     }
+
+
+def test_an_error_that_is_its_own_cause_is_described_in_one_line():
+    """`raise error from error` makes a cycle of causes: the description ends."""
+    error = ConnectionError("refused")
+    error.__cause__ = error
+    assert fm._describe(error, "http://127.0.0.1:9/x.gz") == "ConnectionError: refused"
