@@ -47,8 +47,8 @@ def test_folder_holds_the_card_its_files_the_parquet_files_and_the_manifest(samp
         assert data_folder in ("fashion_mnist", "arrays") and count == f"{layout.FILES_PER_SPLIT:05d}"
         assert hashlib.sha256((folder / name).read_bytes()).hexdigest().startswith(digest)
     expected = sorted([*layout.TEXT_FILES, *names])
-    assert files_of(folder) == sorted([export.MANIFEST, *expected])
-    assert json.loads((folder / export.MANIFEST).read_text())["files"] == expected
+    assert files_of(folder) == sorted([layout.MANIFEST, *expected])
+    assert json.loads((folder / layout.MANIFEST).read_text())["files"] == expected
     assert [p.name for p in folder.parent.glob(".hub*")] == [".hub.lock"], "nothing left beside it but the lock"
 
 
@@ -317,7 +317,7 @@ def test_a_push_publishes_the_folder_it_built_and_deletes_only_the_branches_othe
     (hub,) = FakeHub.instances
     assert hub.token == "hf_test"
     assert [call[0] for call in hub.calls] == ["create_repo", "create_commit", "create_branch", "create_commit"]
-    exported = json.loads((out / export.MANIFEST).read_text())["files"]
+    exported = json.loads((out / layout.MANIFEST).read_text())["files"]
     assert hub.branches["main"] == sorted([".gitattributes", *exported])
     assert hub.branches["script"] == sorted([".gitattributes", *publish.SCRIPT_FILES])
     assert digests(out) == digests(official_export[1]), "the same archives give the same bytes"
@@ -328,7 +328,7 @@ def test_a_push_publishes_the_folder_it_built_and_deletes_only_the_branches_othe
 
 def test_publish_plans_additions_only_in_a_dry_run(sample_export):
     _, folder = sample_export
-    files = json.loads((folder / export.MANIFEST).read_text())["files"]
+    files = json.loads((folder / layout.MANIFEST).read_text())["files"]
     plan = publish.publish("someone/fm", folder, files, api=None, dry_run=True)
     assert [op.path_in_repo for op in plan["main"]] == files
     assert [op.path_in_repo for op in plan["script"]] == list(publish.SCRIPT_FILES)

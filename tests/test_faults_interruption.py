@@ -20,7 +20,7 @@ from tests.archives import archive_arrays, dataset_arrays
 from tests.faults import TRAIN_IMAGES, assert_no_finished_dataset, assert_sample_rows, finished_infos, sample_files
 from tests.fixtures import REPO, SAMPLE_DIR, require_official_archives
 from tests.misbehaving_server import MisbehavingServer
-from tools import export
+from tools import layout
 
 WAIT = 120  # seconds any single step of these tests may take before it is a failure
 
@@ -187,7 +187,7 @@ def test_an_export_killed_part_way_leaves_the_previous_folder(tmp_path, stop):
     first = start(str(tmp_path / "cache1"), f"--export={out}")
     finish(first)
     previous = export_files(out)
-    assert sorted(previous) == sorted([export.MANIFEST, *json.loads(previous[export.MANIFEST])["files"]])
+    assert sorted(previous) == sorted([layout.MANIFEST, *json.loads(previous[layout.MANIFEST])["files"]])
 
     stopped = tmp_path / "stopped"
     process = start(str(tmp_path / "cache2"), f"--export={out}", stop, f"--stopped={stopped}")
@@ -341,7 +341,7 @@ def test_two_exports_to_one_out_at_once_leave_one_whole_export(tmp_path):
     loaded = datasets.load_dataset(str(out), cache_dir=str(tmp_path / "load"))
     assert {split: loaded[split].num_rows for split in loaded} == {"train": 60, "test": 40}
     files = export_files(out)
-    assert sorted(files) == sorted([export.MANIFEST, *json.loads(files[export.MANIFEST])["files"]])
+    assert sorted(files) == sorted([layout.MANIFEST, *json.loads(files[layout.MANIFEST])["files"]])
 
 
 def test_two_exports_sharing_a_cache_at_once_both_finish_with_the_same_files(tmp_path):

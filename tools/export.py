@@ -32,9 +32,6 @@ from tools.common import EXPORT_FOLDER, REPO
 from tools.verify import VerificationError, verify_folder
 
 PROG = "tools.export"
-# A hidden file in every export folder: the files this tool wrote there. It is how the tool knows a folder as its
-# own, to replace it; it is never published, and tools.verify ignores it.
-MANIFEST = ".tools-export.json"
 # What a user can cause and fix, besides cli.USER_ERRORS: reported in one line, without a traceback.
 USER_ERRORS = (HfHubHTTPError, VerificationError)
 
@@ -47,16 +44,17 @@ def check_out(out: Path, data_dir=None, cache_dir=None) -> None:
     """Raise `ExportError` unless this tool may write `out`: nothing yet, an empty folder, or an earlier export by this
     tool that holds nothing else; and not a folder that is, holds or sits in one the export reads."""
     out = Path(out).absolute()
+    resolved = out.resolve()
     protected = [(REPO, "the repository"), *archive_folders(data_dir)]
     if cache_dir:
         cache = Path(cache_dir).resolve()
         protected.append((cache, "the cache of --cache-dir"))
-        if out.resolve().is_relative_to(cache) and out.resolve() != cache:
+        if resolved.is_relative_to(cache) and resolved != cache:
             raise ExportError(f"Refusing to write --out {out}: it is inside the cache ({cache}).")
     for folder, what in protected:
-        if out.resolve() == folder:
+        if resolved == folder:
             raise ExportError(f"Refusing to write --out {out}: it is {what}.")
-        if folder.is_relative_to(out.resolve()):
+        if folder.is_relative_to(resolved):
             raise ExportError(f"Refusing to write --out {out}: it holds {what} ({folder}).")
     if out.is_symlink():
         raise ExportError(f"Refusing to write --out {out}: it is a symbolic link. Give the folder itself.")
@@ -68,7 +66,7 @@ def check_out(out: Path, data_dir=None, cache_dir=None) -> None:
         if unexpected and written is None:
             raise ExportError(
                 f"Refusing to write --out {out}: it holds {unexpected} and is not an export by {PROG} "
-                f"(no {MANIFEST}). Choose a new or empty folder."
+                f"(no {layout.MANIFEST}). Choose a new or empty folder."
             )
         if unexpected:
             raise ExportError(
@@ -80,10 +78,10 @@ def check_out(out: Path, data_dir=None, cache_dir=None) -> None:
 def written_files(folder: Path) -> set[str] | None:
     """The files that this tool wrote in `folder`, as its manifest lists them, the manifest included; None if it
     has no valid manifest. (What it lists matters only for the check: the folder is replaced whole.)"""
-    path = folder / MANIFEST
+    path = folder / layout.MANIFEST
     try:
         manifest = json.loads(path.read_text("utf-8")) if path.is_file() and not path.is_symlink() else {}
-        return {*manifest["files"], MANIFEST} if manifest.get("written_by") == PROG else None
+        return {*manifest["files"], layout.MANIFEST} if manifest.get("written_by") == PROG else None
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
@@ -122,7 +120,7 @@ def write_contents(builders: dict, folder: Path, out: Path) -> tuple[list[str], 
         damaged = data_folders.get(error.file.split("/")[0], builders["fashion_mnist"])
         raise damaged_cache(damaged, out, f"the files written from it fail verification: {error.detail}") from error
     files = sorted([*layout.TEXT_FILES, *files])
-    (folder / MANIFEST).write_text(json.dumps({"written_by": PROG, "files": files}, indent=1) + "\n", "utf-8")
+    (folder / layout.MANIFEST).write_text(json.dumps({"written_by": PROG, "files": files}, indent=1) + "\n", "utf-8")
     return files, kind
 
 

@@ -49,6 +49,9 @@ SAMPLE_WARNING = (
     "official ones: its splits are tiny and the statistics below describe the full dataset, not these "
     "files. Do not publish it."
 )
+# A hidden file that tools.export writes in every export folder: the files it wrote there, which is how it knows the
+# folder as its own. It is never published, and tools.verify ignores it.
+MANIFEST = ".tools-export.json"
 # A Parquet file's name ends with the start of its SHA-256: a new export with other content has other names, so
 # that a reader that listed the files of the one it started with gets an error, never rows of both.
 PARQUET_NAME = re.compile(r"(train|test)-(\d{5})-of-(\d{5})-([0-9a-f]{16})\.parquet")

@@ -35,7 +35,6 @@ PARTS = [(config, split) for config in FEATURES for split in layout.SPLITS]
 KINDS = {"fashion_mnist": fm.OFFICIAL_SPLITS, "sample": fm.SAMPLE_SPLITS}
 KINDS = {kind: {split.split: split for split in splits} for kind, splits in KINDS.items()}
 EXTRA = "not part of the export (not published)"
-MANIFEST = ".tools-export.json"  # tools.export's record of the files it wrote: never published, not checked
 DAMAGED = "a changed or damaged file"
 TRUSTED = f"which the export does not write and readers trust without reading the data ({DAMAGED})"
 
@@ -300,7 +299,7 @@ def clip(line: str | None, at: int, width: int = 80) -> str:
 
 def extra_files(folder: Path) -> list[str]:
     """What `folder` holds besides the export's files and its manifest, sorted (`layout.foreign_entries`)."""
-    folder, names = Path(folder), {*layout.TEXT_FILES, MANIFEST}
+    folder, names = Path(folder), {*layout.TEXT_FILES, layout.MANIFEST}
     for config, split in PARTS:
         names |= {path.relative_to(folder).as_posix() for path in layout.parquet_files(folder, config, split)}
     return sorted(layout.foreign_entries(folder, names))
