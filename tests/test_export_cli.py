@@ -192,7 +192,13 @@ def out_refusals(tmp_path, earlier_export):
     (notes / "notes.txt").write_text("my notes")
     (earlier_export / "notes.txt").write_text("mine, beside an export")
     cache = tmp_path / "cache"
+    (tmp_path / "link").symlink_to(notes)
     return {
+        "a symbolic link to a folder": (
+            ["--sample", "--out", str(tmp_path / "link"), "--cache-dir", str(cache)],
+            notes,
+            r"link: it is a symbolic link\. Give the folder itself\.$",
+        ),
         "the repository": (["--sample", "--out", "."], REPO / "dummy", r": it is the repository\.$"),
         "the sample archives": (["--sample", "--out", "dummy"], REPO / "dummy", r"it is the sample archives\.$"),
         "a folder with notes": (
@@ -235,6 +241,7 @@ def out_refusals(tmp_path, earlier_export):
 
 
 OUT_REFUSALS = [
+    "a symbolic link to a folder",
     "the repository",
     "the sample archives",
     "a folder with notes",
