@@ -90,7 +90,7 @@ OFFICIAL_SPLITS = (
         "c867c93ff95360594e8ec3287995350b824dd110b11595c0e13d5423f621867a",
         "3d0e6c6ea990b53b6f8f500a41cac93881d981b315f84578b7d915342ade01e9"),
 )
-# The first examples of each split, cut by `tools.make_sample` into dummy/. Cached under a name of its own: offline,
+# The first examples of each split, cut by `tools.regenerate` into dummy/. Cached under a name of its own: offline,
 # `load_dataset("fashion_mnist")` takes whatever the cache holds under "fashion_mnist", never the sample.
 SAMPLE_DIR = "dummy"
 SAMPLE_DATASET_NAME = "fashion_mnist_sample"

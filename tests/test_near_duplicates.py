@@ -2,8 +2,6 @@
 
 import csv
 import io
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -252,23 +250,3 @@ def test_criterion_counts_recomputed_by_plain_python(official_arrays, near_dupli
     disagreements = sum(r["label"] != r["twin_label"] for r in rows)
     card = (REPO / "README.md").read_text(encoding="utf-8")
     assert f"| test against train | 10,000 | {len(images)} | {pairs} | {disagreements} |" in card
-
-
-def test_command_line_names_a_missing_archive_without_a_traceback(tmp_path):
-    done = subprocess.run(
-        [
-            *(sys.executable, "-m", "tools.near_duplicates", "--data-dir", str(tmp_path)),
-            *("--pairs-out", str(tmp_path / "pairs.csv"), "--picture-out", str(tmp_path / "pairs.png")),
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 1
-    assert done.stderr == (
-        f"tools.near_duplicates: error: --data-dir {tmp_path} has no train-images-idx3-ubyte.gz: give the folder "
-        "that holds train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz, "
-        "t10k-labels-idx1-ubyte.gz\n"
-    )
-    assert not (tmp_path / "pairs.csv").exists() and not (tmp_path / "pairs.png").exists()

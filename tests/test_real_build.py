@@ -11,8 +11,8 @@ from huggingface_hub import DatasetCard
 
 import fashion_mnist as fm
 from tests.archives import SPLIT_FILES, archive_arrays, dataset_arrays, hub_sizes
-from tests.fixtures import REPO, SAMPLE_DIR
-from tools import card, make_sample
+from tests.fixtures import REPO
+from tools import card
 
 SPLIT_SIZES = {"train": 60_000, "test": 10_000}
 
@@ -156,12 +156,3 @@ def test_the_cards_sizes_are_the_ones_the_hub_computes_from_the_parquet_files(re
         (info,) = [i for i in DatasetCard.load(card_path).data["dataset_info"] if i["config_name"] == config]
         assert (info["download_size"], info["dataset_size"]) == (sizes["download_size"], sizes["dataset_size"])
         assert {s["name"]: {k: s[k] for k in ("num_bytes", "num_examples")} for s in info["splits"]} == sizes["splits"]
-
-
-def test_sample_archives_are_cut_from_the_official_ones(official_dir):
-    regenerated = make_sample.sample_archives(official_dir)
-    assert regenerated == {path.name: path.read_bytes() for path in SAMPLE_DIR.glob("*.gz")}
-    for split in fm.SAMPLE_SPLITS:
-        for archive in (split.images, split.labels):
-            data = regenerated[archive.filename]
-            assert (len(data), hashlib.sha256(data).hexdigest()) == (archive.num_bytes, archive.sha256)

@@ -17,6 +17,7 @@ GENERATED = [
     "images/near_duplicates.png",
     "images/examples.png",
     "images/label_issues.png",
+    *(f"dummy/{archive.filename}" for split in fm.SAMPLE_SPLITS for archive in (split.images, split.labels)),
 ]
 
 

@@ -1,8 +1,6 @@
 """The card's picture (images/examples.png): regenerated from the official archives, tile by tile what it claims."""
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -76,19 +74,3 @@ def test_each_tile_is_the_archive_image_it_claims_with_its_label(official_dir):
             shown = tile(picture, label, column, source["scale"])
             expected = enlarged(images[index], source["scale"])
             np.testing.assert_array_equal(shown, expected, f"row {label}, tile {column}")
-
-
-@pytest.mark.real
-def test_the_command_writes_the_picture_and_nothing_else(official_dir, tmp_path):
-    out = tmp_path / "examples.png"
-    out.write_bytes(b"an earlier picture")
-    done = subprocess.run(
-        [sys.executable, "-m", "tools.sample_grid", "--data-dir", str(official_dir), "--out", str(out)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert (done.returncode, done.stdout, done.stderr) == (0, f"Wrote {out}\n", "")
-    assert out.read_bytes() == sample_grid.make(official_dir)
-    assert [path.name for path in tmp_path.iterdir()] == ["examples.png"], "no temporary file is left"

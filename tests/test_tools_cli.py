@@ -1,5 +1,5 @@
-"""The tools other than tools.export, as a user runs them: in their own process, with the errors a user can make.
-Each error is one line, exit 1, no traceback, and nothing written."""
+"""tools.regenerate as a user runs it, in its own process, with the errors a user can make (each is one line, exit 1, no
+traceback, and nothing written); the output checks and the writing of files that the tools share (tools.paths)."""
 
 import hashlib
 import os
@@ -15,11 +15,9 @@ from huggingface_hub import DatasetCard
 import fashion_mnist as fm
 from tests.fixtures import REPO, SAMPLE_DIR, require_official_archives
 from tools import cli, paths, record_infos
-from tools.idx import gzip_bytes, idx_bytes
 
-TOOLS = ["card_stats", "sample_grid", "make_sample", "near_duplicates", "record_infos", "regenerate"]
 ARCHIVES = [archive.filename for split in fm.OFFICIAL_SPLITS for archive in (split.images, split.labels)]
-# What record_infos rewrites in the repository.
+# What the build of regenerate rewrites in the repository.
 RECORDED = [REPO / "dataset_infos.json", REPO / "README.md"]
 
 
@@ -101,43 +99,22 @@ def data_dirs(tmp_path):
     }
 
 
-def output_args(name, out) -> list[str]:
-    """Each output of a tool, into `out`."""
-    return {
-        "sample_grid": ["--out", str(out / "examples.png")],
-        "make_sample": ["--out", str(out / "sample")],
-        "near_duplicates": ["--pairs-out", str(out / "pairs.csv"), "--picture-out", str(out / "pairs.png")],
-    }.get(name, [])
-
-
-@pytest.mark.parametrize("case", ["missing", "not a folder", "empty argument", "an archive missing", "wrong size"])
-@pytest.mark.parametrize("name", TOOLS)
-def test_a_wrong_data_dir_is_one_line_and_nothing_is_written(name, case, tmp_path, data_dirs):
+@pytest.mark.parametrize(
+    "case", ["missing", "not a folder", "empty argument", "an archive missing", "wrong size", "wrong SHA-256"]
+)
+def test_a_wrong_data_dir_is_one_line_and_nothing_is_written(case, data_dirs):
     data_dir, message = data_dirs[case]
-    out = tmp_path / "out"
-    out.mkdir()
     recorded = digests(RECORDED)
-    code, stdout, stderr = tool(name, "--data-dir", data_dir, *output_args(name, out))
-    assert re.search(message, the_error(name, code, stderr))
+    code, stdout, stderr = tool("regenerate", "--data-dir", data_dir)
+    assert re.search(message, the_error("regenerate", code, stderr))
     assert stdout == ""
-    assert listing(out) == [], "nothing is written after an error"
     assert digests(RECORDED) == recorded
 
 
-@pytest.mark.parametrize("name", TOOLS)
-def test_an_archive_with_the_wrong_digest_is_named(name, tmp_path, data_dirs):
-    data_dir, message = data_dirs["wrong SHA-256"]
-    out = tmp_path / "out"
-    out.mkdir()
-    code, _, stderr = tool(name, "--data-dir", data_dir, *output_args(name, out))
-    assert re.search(message, the_error(name, code, stderr))
-    assert listing(out) == []
-
-
 def test_the_default_data_dir_is_the_folder_that_the_environment_names(tmp_path, monkeypatch):
-    code, _, stderr = tool("card_stats", env={"FASHION_MNIST_ARCHIVES": str(tmp_path / "elsewhere")})
-    assert the_error("card_stats", code, stderr).startswith(
-        f"tools.card_stats: error: --data-dir {tmp_path}/elsewhere does not exist: "
+    code, _, stderr = tool("regenerate", env={"FASHION_MNIST_ARCHIVES": str(tmp_path / "elsewhere")})
+    assert the_error("regenerate", code, stderr).startswith(
+        f"tools.regenerate: error: --data-dir {tmp_path}/elsewhere does not exist: "
     )
     # The tests marked `real` look there too.
     (tmp_path / "elsewhere").mkdir()
@@ -148,130 +125,49 @@ def test_the_default_data_dir_is_the_folder_that_the_environment_names(tmp_path,
 
 def test_debug_shows_the_traceback(tmp_path):
     for args, env in [(["--debug"], None), ([], {"FASHION_MNIST_DEBUG": "1"})]:
-        code, _, stderr = tool("card_stats", "--data-dir", str(tmp_path / "nowhere"), *args, env=env)
+        code, _, stderr = tool("regenerate", "--data-dir", str(tmp_path / "nowhere"), *args, env=env)
         assert code != 0
         assert "Traceback" in stderr and "nowhere does not exist" in stderr
 
 
-# Wrong output paths. The archives are the official ones: the only thing wrong is the output, and it is
-# refused before they are read (near_duplicates: before its search).
+# Output files (tools.paths.check_output_file), checked before any work.
 
 
 def output_cases(tmp_path):
-    """Case -> (tool, arguments after --data-dir, the message); tmp_path/user holds a user's file and folder."""
-    user = tmp_path / "user"
-    missing = tmp_path / "missing"
+    """Case -> (the output path, the message); tmp_path/user holds a user's file and folder."""
+    user, missing = tmp_path / "user", tmp_path / "missing"
     return {
-        "sample_grid: folder missing": (
-            "sample_grid",
-            ["--out", str(missing / "x.png")],
-            r"--out \S+/missing/x\.png: the folder \S+/missing does not exist$",
-        ),
-        "sample_grid: a folder as the file": (
-            "sample_grid",
-            ["--out", str(user / "folder")],
+        "folder missing": (missing / "x.png", r"--out \S+/missing/x\.png: the folder \S+/missing does not exist$"),
+        "a folder as the file": (
+            user / "folder",
             r"--out \S+/user/folder is a folder; it must name the file to write$",
         ),
-        "sample_grid: a file as the folder": (
-            "sample_grid",
-            ["--out", str(user / "notes.txt" / "x.png")],
+        "a file as the folder": (
+            user / "notes.txt" / "x.png",
             r"--out \S+/notes\.txt/x\.png: \S+/user/notes\.txt is not a folder$",
         ),
-        "sample_grid: a device": ("sample_grid", ["--out", os.devnull], r"--out /dev/null is not a regular file"),
-        "near_duplicates: --pairs-out folder missing": (
-            "near_duplicates",
-            ["--pairs-out", str(missing / "pairs.csv"), "--picture-out", str(user / "pairs.png")],
-            r"--pairs-out \S+/missing/pairs\.csv: the folder \S+/missing does not exist$",
-        ),
-        "near_duplicates: --picture-out folder missing": (
-            "near_duplicates",
-            ["--pairs-out", str(user / "pairs.csv"), "--picture-out", str(missing / "pairs.png")],
-            r"--picture-out \S+/missing/pairs\.png: the folder \S+/missing does not exist$",
-        ),
-        "near_duplicates: a folder as the file": (
-            "near_duplicates",
-            ["--pairs-out", str(user / "folder"), "--picture-out", str(user / "pairs.png")],
-            r"--pairs-out \S+/user/folder is a folder; it must name the file to write$",
-        ),
-        "near_duplicates: one file for both": (
-            "near_duplicates",
-            ["--pairs-out", str(user / "pairs"), "--picture-out", str(user / "pairs")],
-            r"--pairs-out \S+/pairs and --picture-out \S+/pairs are the same file$",
-        ),
-        "make_sample: a file as the folder": (
-            "make_sample",
-            ["--out", str(user / "notes.txt")],
-            r"--out \S+/user/notes\.txt is not a folder$",
-        ),
-        "make_sample: parent folder missing": (
-            "make_sample",
-            ["--out", str(missing / "sample")],
-            r"--out \S+/missing/sample: the folder \S+/missing does not exist$",
-        ),
-        "make_sample: a user's file under an archive's name": (
-            "make_sample",
-            ["--out", str(user)],
-            r"--out \S+/user holds t10k-labels-idx1-ubyte\.gz, which is not a sample archive cut from the official "
-            r"t10k-labels-idx1-ubyte\.gz; it is left as it is: move it away or choose another --out$",
-        ),
+        "a device": (os.devnull, r"--out /dev/null is not a regular file"),
+        "empty": ("", r"--out is empty; it must name the file to write$"),
     }
 
 
-@pytest.mark.real
 @pytest.mark.parametrize("case", list(output_cases(REPO)))
-def test_a_wrong_output_path_is_one_line_and_nothing_is_written(case, tmp_path, official_dir):
-    name, args, message = output_cases(tmp_path)[case]
-    user = tmp_path / "user"
-    (user / "folder").mkdir(parents=True)
-    (user / "notes.txt").write_text("a user's notes\n")
-    (user / "t10k-labels-idx1-ubyte.gz").write_text("a user's file\n")
-    before = digests(path for path in tmp_path.rglob("*") if path.is_file())
-    code, stdout, stderr = tool(name, "--data-dir", str(official_dir), *args)
-    assert re.search(message, the_error(name, code, stderr))
-    assert stdout == ""
-    assert digests(path for path in tmp_path.rglob("*") if path.is_file()) == before
-    assert listing(tmp_path) == ["user", "user/folder", "user/notes.txt", "user/t10k-labels-idx1-ubyte.gz"]
+def test_a_wrong_output_path_is_refused_and_nothing_is_written(case, tmp_path):
+    path, message = output_cases(tmp_path)[case]
+    (tmp_path / "user" / "folder").mkdir(parents=True)
+    (tmp_path / "user" / "notes.txt").write_text("a user's notes\n")
+    with pytest.raises(cli.UserError, match=message):
+        paths.check_output_file(path, "--out")
+    assert listing(tmp_path) == ["user", "user/folder", "user/notes.txt"]
+    assert (tmp_path / "user" / "notes.txt").read_text() == "a user's notes\n"
 
 
-def test_make_sample_refuses_the_data_dir_as_out(tmp_path, data_dirs):
-    data_dir, _ = data_dirs["wrong size"]
-    before = digests(path for path in tmp_path.rglob("*") if path.is_file())
-    code, _, stderr = tool("make_sample", "--data-dir", data_dir, "--out", data_dir)
-    error = the_error("make_sample", code, stderr)
-    assert error.endswith(f"--out {data_dir} is the --data-dir: the sample would replace the official archives")
-    assert digests(path for path in tmp_path.rglob("*") if path.is_file()) == before
-
-
-@pytest.mark.real
-def test_make_sample_replaces_earlier_samples_and_leaves_other_files(tmp_path, official_dir):
-    out = tmp_path / "sample"
-    out.mkdir()
-    cut_shorter = {name: (SAMPLE_DIR / name).read_bytes() for name in ARCHIVES}
-    # An earlier sample of fewer examples is also this tool's, and replaced.
-    images = fm.read_images(fm.gunzip(cut_shorter[ARCHIVES[0]], ARCHIVES[0]), ARCHIVES[0])
-    cut_shorter[ARCHIVES[0]] = gzip_bytes(idx_bytes(images[:7]))
-    for name, data in cut_shorter.items():
-        (out / name).write_bytes(data)
-    (out / "notes.txt").write_text("a user's notes\n")
-    code, stdout, stderr = tool("make_sample", "--data-dir", str(official_dir), "--out", str(out))
-    assert code == 0, stderr
-    assert {name: (out / name).read_bytes() for name in ARCHIVES} == {
-        name: (SAMPLE_DIR / name).read_bytes() for name in ARCHIVES
-    }
-    assert (out / "notes.txt").read_text() == "a user's notes\n"
-    assert listing(tmp_path) == ["sample", *(f"sample/{name}" for name in sorted([*ARCHIVES, "notes.txt"]))]
-    assert len(stdout.splitlines()) == len(ARCHIVES)
-
-
-@pytest.mark.real
-def test_make_sample_creates_a_new_out_whole(tmp_path, official_dir):
-    out = tmp_path / "sample"
-    code, _, stderr = tool("make_sample", "--data-dir", str(official_dir), "--out", str(out))
-    assert code == 0, stderr
-    assert listing(tmp_path) == ["sample", *(f"sample/{name}" for name in sorted(ARCHIVES))]
-    assert {name: (out / name).read_bytes() for name in ARCHIVES} == {
-        name: (SAMPLE_DIR / name).read_bytes() for name in ARCHIVES
-    }
+def test_a_file_or_a_link_to_one_is_written_in_place(tmp_path):
+    (tmp_path / "old.png").write_bytes(b"old")
+    (tmp_path / "link.png").symlink_to(tmp_path / "old.png")
+    assert paths.check_output_file(tmp_path / "new.png", "--out") == tmp_path / "new.png"
+    assert paths.check_output_file(tmp_path / "old.png", "--out") == tmp_path / "old.png"
+    assert paths.check_output_file(tmp_path / "link.png", "--out") == tmp_path / "old.png"
 
 
 # Writing under a temporary name: an error or a signal leaves each file as it was or whole.
@@ -344,12 +240,12 @@ def test_an_output_folder_that_cannot_be_written_is_refused(tmp_path, monkeypatc
 
 @pytest.mark.real
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
-def test_record_infos_stopped_while_building_is_one_line_and_writes_nothing(signum, official_dir, tmp_path):
+def test_regenerate_stopped_while_building_is_one_line_and_writes_nothing(signum, official_dir, tmp_path):
     recorded = digests(RECORDED)
     environment = {**os.environ, "HF_DATASETS_DISABLE_PROGRESS_BARS": "0", "TMPDIR": str(tmp_path)}
     environment.pop("FASHION_MNIST_DEBUG", None)
     process = subprocess.Popen(
-        [sys.executable, "-m", "tools.record_infos", "--data-dir", str(official_dir)],
+        [sys.executable, "-m", "tools.regenerate", "--data-dir", str(official_dir)],
         cwd=REPO,
         env=environment,
         stdout=subprocess.PIPE,
@@ -369,8 +265,8 @@ def test_record_infos_stopped_while_building_is_one_line_and_writes_nothing(sign
     output = stderr + rest
     assert process.returncode == 128 + signum
     # The line may follow a progress bar that the signal cut short, on the same line of the terminal.
-    assert output.endswith(f"tools.record_infos: stopped by {signum.name}; nothing half-written was left\n")
-    assert output.count("tools.record_infos:") == 1 and "Traceback" not in output
+    assert output.endswith(f"tools.regenerate: stopped by {signum.name}; nothing half-written was left\n")
+    assert output.count("tools.regenerate:") == 1 and "Traceback" not in output
     assert stdout == ""
     assert digests(RECORDED) == recorded
     assert listing(tmp_path) == [], "the build's temporary cache is removed"

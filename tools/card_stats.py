@@ -1,22 +1,18 @@
-"""The statistics of the dataset card, computed from the official archives.
-
-    .venv/bin/python -m tools.card_stats --data-dir ../shared/fashion-mnist
-
-Prints the card's generated tables as markdown, each under the heading it has in README.md: the
-archives, the classes with their examples per split, pixel statistics and duplicate images. tools.regenerate puts them
-in the card; tests/test_card.py recomputes their numbers without this module.
+"""The statistics of the dataset card, computed from the official archives: its generated tables as markdown, each
+under the heading it has in README.md (the archives, the classes with their examples per split, pixel statistics and
+duplicate images). tools.regenerate puts them in the card; tests/test_card.py recomputes their numbers without this
+module.
 """
 
 import dataclasses
 import hashlib
-import sys
 from decimal import Decimal, localcontext
 from pathlib import Path
 
 import numpy as np
 
 import fashion_mnist as fm
-from tools import cli, common, paths
+from tools import common
 
 # The labels as the official repository's README describes them: Hugging Face's CLASS_NAMES but for the first
 # one's spelling.
@@ -170,18 +166,3 @@ def card_tables(data_dir: Path, splits: dict | None = None) -> dict[str, str]:
             duplicates_across(train_images, train_labels, test_images, test_labels),
         ),
     }
-
-
-def main(argv=None) -> int:
-    parser = cli.tool_parser(__doc__)
-    args = parser.parse_args(argv)
-
-    def print_tables():
-        for heading, table in card_tables(paths.check_data_dir(args.data_dir)).items():
-            print(f"#### {heading}\n\n{table}\n")
-
-    return cli.run("tools.card_stats", print_tables, debug=args.debug)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

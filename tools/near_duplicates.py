@@ -1,11 +1,9 @@
 """Near-duplicates and train/test leakage: every image's nearest other image, by an exact search.
 
-    .venv/bin/python -m tools.near_duplicates --data-dir ../shared/fashion-mnist
-
 Distance: the mean absolute difference of two images' grey levels (0-255) over their 784 pixels. The search finds,
-exactly, every pair within RADIUS grey levels inside each split and between a test and a training image. This prints
-the distribution of each image's nearest distance, the counts at several thresholds and its time, and writes
-near_duplicates.csv (every pair within CRITERION) and images/near_duplicates.png (the closest pairs).
+exactly, every pair within RADIUS grey levels inside each split and between a test and a training image. From it,
+tools.regenerate writes the tables of the distribution of each image's nearest distance and of the counts at several
+thresholds, near_duplicates.csv (every pair within CRITERION) and images/near_duplicates.png (the closest pairs).
 docs/near-duplicates.md explains the method and the numbers.
 """
 
@@ -13,14 +11,11 @@ import csv
 import dataclasses
 import io
 import itertools
-import sys
-import time
-from pathlib import Path
 
 import numpy as np
 
 import fashion_mnist as fm
-from tools import cli, common, paths, pictures
+from tools import common, pictures
 
 PAIRS_FILE = common.REPO / "near_duplicates.csv"
 PICTURE = common.REPO / "images" / "near_duplicates.png"
@@ -284,38 +279,3 @@ def pair_cell(splits: dict, split: str, i: int, twin: str, j: int, distance: int
         f"{distance / PIXELS:.2f} grey levels: {side} {CRITERION}",
     ]
     return [images[i], twin_images[j]], caption
-
-
-# Command line.
-
-
-def main(argv=None) -> int:
-    parser = cli.tool_parser(__doc__)
-    parser.add_argument("--pairs-out", default=str(PAIRS_FILE), help="CSV file to write, in a folder that exists")
-    parser.add_argument("--picture-out", default=str(PICTURE), help="PNG file to write, in a folder that exists")
-    args = parser.parse_args(argv)
-    return cli.run("tools.near_duplicates", lambda: run(args), debug=args.debug)
-
-
-def run(args) -> None:
-    pairs_out = paths.check_output_file(args.pairs_out, "--pairs-out")
-    picture_out = paths.check_output_file(args.picture_out, "--picture-out")
-    if pairs_out == picture_out:
-        raise cli.UserError(f"--pairs-out {args.pairs_out} and --picture-out {args.picture_out} are the same file")
-    splits = common.load_official(paths.check_data_dir(args.data_dir))
-    wall, cpu = time.perf_counter(), time.process_time()
-    found = search(splits)
-    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    print(
-        f"Search over {sum(len(labels) for _, labels in splits.values()):,} images: {wall:.1f} s wall, {cpu:.1f} s CPU"
-    )
-    print(f"\nNearest neighbour, images per distance:\n\n{histogram_table(found, splits)}")
-    print(f"\nImages with a twin / pairs / pairs with different labels:\n\n{thresholds_table(found, splits)}")
-    print(f"\nNear-duplicates (within {CRITERION} grey levels):\n\n{criterion_table(found, splits)}\n")
-    pairs_csv = csv_text(pair_rows(found, splits)).encode("utf-8")
-    paths.write_files({pairs_out: pairs_csv, picture_out: picture_bytes(splits, found)})
-    print(f"Wrote {Path(args.pairs_out)} and {Path(args.picture_out)}")
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,14 +1,9 @@
-"""Record what a real build of the official archives gives: dataset_infos.json and the card's YAML.
-
-    .venv/bin/python -m tools.record_infos --data-dir ../shared/fashion-mnist
-
-Rewrites dataset_infos.json (for each config: features, split sizes, byte counts, the archives' sizes and SHA-256)
-and the `dataset_info`/`configs` block of README.md, as the export writes them. tools.regenerate runs it with every
-other generator, and tests/test_regenerate.py compares.
+"""What a real build of the official archives gives: dataset_infos.json (for each config: features, split sizes, byte
+counts, the archives' sizes and SHA-256) and the `dataset_info`/`configs` block of README.md, as the export writes
+them. tools.regenerate writes them with every other generated file, and tests/test_regenerate.py compares.
 """
 
 import json
-import sys
 import tempfile
 from pathlib import Path
 
@@ -16,11 +11,10 @@ from datasets.utils.py_utils import asdict
 from huggingface_hub import DatasetCard
 
 import fashion_mnist as fm
-from tools import cli, paths
 from tools.build import build_configs
 from tools.card import CARD
 from tools.common import REPO
-from tools.export import ExportError, write_folder
+from tools.export import write_folder
 
 INFOS = REPO / "dataset_infos.json"
 
@@ -65,19 +59,3 @@ def recorded(data_dir, builders=None, export_folder=None) -> tuple[str, str]:
     with tempfile.TemporaryDirectory() as folder:
         builders = build_configs(data_dir=str(data_dir), cache_dir=Path(folder) / "cache")
         return recorded(data_dir, builders, write_folder(builders, Path(folder) / "hub"))
-
-
-def record(data_dir: str) -> None:
-    infos, card = recorded(paths.check_data_dir(data_dir))
-    paths.write_files({INFOS: infos.encode("utf-8"), CARD: card.encode("utf-8")})
-    print(f"Recorded {INFOS.name} and the YAML of {CARD.name}")
-
-
-def main(argv=None) -> int:
-    parser = cli.tool_parser(__doc__)
-    args = parser.parse_args(argv)
-    return cli.run("tools.record_infos", lambda: record(args.data_dir), debug=args.debug, user_errors=(ExportError,))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

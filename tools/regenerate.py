@@ -10,6 +10,7 @@ Each generator keeps its own module; this command calls them all and writes what
 - dataset_infos.json (tools.record_infos);
 - near_duplicates.csv, images/near_duplicates.png and the tables of docs/near-duplicates.md (tools.near_duplicates);
 - images/examples.png (tools.sample_grid);
+- the sample archives in dummy/: the first examples of each split (SAMPLE_SPLITS), in the official IDX gzip format;
 - images/label_issues.png and the tables of docs/label-issues.md, from the committed label_issues.csv
   (tools.label_issues).
 label_issues.csv itself comes from training models (PyTorch, cleanlab): `examples.find_label_issues` writes it, in
@@ -21,19 +22,19 @@ import re
 import sys
 from pathlib import Path
 
-import datasets
-
 import fashion_mnist as fm
 from tools import card_stats, cli, common, paths, record_infos, sample_grid
 from tools import label_issues as li
 from tools import near_duplicates as nd
 from tools.card import CARD
 from tools.export import ExportError
+from tools.idx import gzip_bytes, idx_bytes
 from tools.record_infos import INFOS
 
 NEAR_DUPLICATES_DOC = common.REPO / "docs" / "near-duplicates.md"
 LABEL_ISSUES_DOC = common.REPO / "docs" / "label-issues.md"
 COMMAND = ".venv/bin/python -m tools.regenerate"
+BINARY = {".png": "picture", ".gz": "archive"}  # the generated files that are not text
 
 
 def relative(path: Path) -> str:
@@ -62,15 +63,24 @@ def put(text: str, block: str, path: Path, kind: str = "table") -> str:
     return "\n".join([*lines[: starts[0]], block, *lines[end:]])
 
 
+def sample_archives(splits: dict) -> dict[Path, bytes]:
+    """dummy/'s archives: the first examples of each official archive's array, as SAMPLE_SPLITS gives their number."""
+    return {
+        common.REPO / fm.SAMPLE_DIR / archive.filename: gzip_bytes(idx_bytes(array[: sample.num_examples]))
+        for official, sample in zip(fm.OFFICIAL_SPLITS, fm.SAMPLE_SPLITS, strict=True)
+        for archive, array in zip((official.images, official.labels), splits[official.split], strict=True)
+    }
+
+
 def generate(data_dir: Path, found: dict | None = None, exported: tuple | None = None) -> dict[Path, bytes]:
     """Path -> the bytes that each generated file should hold, from the verified official archives in `data_dir`;
     `found`: the near-duplicate search on them, done already; `exported`: (builders, export folder) of a build of
     them, done already."""
     splits = common.load_official(data_dir)
+    infos, card = record_infos.recorded(data_dir, *(exported or ()))
     found = nd.search(splits) if found is None else found
     candidates = li.read_candidates()
     sizes = {split.split: split.num_examples for split in fm.OFFICIAL_SPLITS}
-    infos, card = record_infos.recorded(data_dir, *(exported or ()))
     for table in card_stats.card_tables(data_dir, splits).values():
         card = put(card, table, CARD)
     card = put(card, nd.criterion_table(found, splits), CARD)
@@ -97,7 +107,7 @@ def generate(data_dir: Path, found: dict | None = None, exported: tuple | None =
         sample_grid.OUT: sample_grid.make(data_dir, splits),
         li.PICTURE: li.picture_bytes(splits, candidates),
     }
-    return {**{path: text.encode("utf-8") for path, text in texts.items()}, **pictures}
+    return {**{path: text.encode("utf-8") for path, text in texts.items()}, **pictures, **sample_archives(splits)}
 
 
 def differing(generated: dict[Path, bytes]) -> list[Path]:
@@ -106,16 +116,15 @@ def differing(generated: dict[Path, bytes]) -> list[Path]:
 
 
 def diff(path: Path, data: bytes) -> str:
-    """A unified diff of a text file against what it should hold; for a picture, one line."""
-    if path.suffix == ".png":
-        return f"{relative(path)}: the picture differs\n"
+    """A unified diff of a text file against what it should hold; for a picture or an archive, one line."""
+    if path.suffix in BINARY:
+        return f"{relative(path)}: the {BINARY[path.suffix]} differs\n"
     old = path.read_text(encoding="utf-8").splitlines(keepends=True) if path.is_file() else []
     new = data.decode("utf-8").splitlines(keepends=True)
     return "".join(difflib.unified_diff(old, new, f"a/{relative(path)}", f"b/{relative(path)}"))
 
 
 def regenerate(data_dir: str, check: bool) -> None:
-    datasets.disable_progress_bars()  # stderr holds only the error
     generated = generate(paths.check_data_dir(data_dir))
     stale = differing(generated)
     names = ", ".join(relative(path) for path in stale)

@@ -1,20 +1,18 @@
-"""The card's picture: the first training images of each class, one row per class with its name.
-
-    .venv/bin/python -m tools.sample_grid --data-dir ../shared/fashion-mnist   # rewrites images/examples.png
+"""The card's picture, images/examples.png (tools.regenerate writes it): the first training images of each class, one
+row per class with its name.
 
 The images are the archives' pixel values (light product on a dark background), drawn SCALE times larger with
 no smoothing. The same archives and Pillow release give the same bytes. The PNG's text chunk `Source`
 records which training image each tile is, for tests/test_sample_grid.py to check against the archives.
 """
 
-import sys
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 import fashion_mnist as fm
-from tools import cli, common, paths, pictures
+from tools import common, pictures
 
 OUT = common.REPO / "images" / "examples.png"
 SPLIT = "train"
@@ -55,22 +53,3 @@ def make(data_dir: Path, splits: dict | None = None) -> bytes:
     rows = pick(labels)
     source = {"split": SPLIT, "scale": SCALE, "classes": fm.CLASS_NAMES, "indices": rows}
     return pictures.png_bytes(draw(images, rows), source)
-
-
-def main(argv=None) -> int:
-    parser = cli.tool_parser(__doc__)
-    parser.add_argument(
-        "--out", default=str(OUT), help="PNG file to write, in a folder that exists (default: images/examples.png)"
-    )
-    args = parser.parse_args(argv)
-
-    def draw_picture():
-        out = paths.check_output_file(args.out, "--out")
-        paths.write_files({out: make(paths.check_data_dir(args.data_dir))})
-        print(f"Wrote {Path(args.out)}")
-
-    return cli.run("tools.sample_grid", draw_picture, debug=args.debug)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
