@@ -17,14 +17,6 @@ from tools import common
 # The labels as the official repository's README describes them: Hugging Face's CLASS_NAMES but for the first
 # one's spelling.
 OFFICIAL_DESCRIPTIONS = ("T-shirt/top", *fm.CLASS_NAMES[1:])
-# MD5 digests published in the official README, beside the SHA-256 digests the builder verifies.
-OFFICIAL_MD5 = {
-    "train-images-idx3-ubyte.gz": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
-    "train-labels-idx1-ubyte.gz": "25c81989df183df01b3e8a0aad5dffbe",
-    "t10k-images-idx3-ubyte.gz": "bef4ecab320f06d8554ea6380940ec79",
-    "t10k-labels-idx1-ubyte.gz": "bb300cfdad3c16e7a12a480ee83cd310",
-}
-
 # The headings under which the card holds each generated table.
 ARCHIVES_HEADING = "Source archives"
 CLASSES_HEADING = "Classes"

@@ -152,15 +152,6 @@ def summary(builder, out: Path) -> str:
     return "\n".join(lines)
 
 
-class HelpFormatter(argparse.RawDescriptionHelpFormatter):
-    """The module docstring as written, and the default of every option that has one."""
-
-    def _get_help_string(self, action):
-        if action.default in (None, False, argparse.SUPPRESS):
-            return action.help
-        return f"{action.help} (default: {action.default})"
-
-
 def positive_int(value: str) -> int:
     number = int(value)
     if number < 1:
@@ -169,7 +160,7 @@ def positive_int(value: str) -> int:
 
 
 def parse_args(argv):
-    parser = cli.ArgumentParser(prog=PROG, description=__doc__, formatter_class=HelpFormatter)
+    parser = cli.ArgumentParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--sample", action="store_true", help="build from the bundled sample archives (dummy/)")
     source.add_argument("--data-dir", type=cli.path_argument, help="folder holding the four official .gz archives")
@@ -179,10 +170,16 @@ def parse_args(argv):
         help="host to download from (repeatable, tried in order; default: " + ", then ".join(fm.BASE_URLS) + ")",
     )
     parser.add_argument(
-        "--out", type=cli.path_argument, default=EXPORT_FOLDER, help="folder to write: new, empty, or an earlier export"
+        "--out",
+        type=cli.path_argument,
+        default=EXPORT_FOLDER,
+        help="folder to write: new, empty, or an earlier export (default: %(default)s)",
     )
     parser.add_argument(
-        "--cache-dir", type=cli.path_argument, default=DEFAULT_CACHE, help="datasets cache for the build"
+        "--cache-dir",
+        type=cli.path_argument,
+        default=DEFAULT_CACHE,
+        help="datasets cache for the build (default: %(default)s)",
     )
     parser.add_argument(
         "--num-proc",

@@ -3,11 +3,6 @@ whole, so that an error, a signal or a kill leaves it as it was or new, never ha
 
 - files (`write_files`): each written under a temporary name beside it, then all renamed into place;
 - a folder (`replacing`, the export): built under a hidden name beside it, then swapped in, the old one removed whole.
-
-    data_dir = paths.check_data_dir(args.data_dir)
-    out = paths.check_output_file(args.out, "--out")
-    ...
-    paths.write_files({out: png})
 """
 
 import contextlib

@@ -1,20 +1,13 @@
-"""Regenerate every file, picture and table that the repository generates from the official archives.
+"""Regenerate every file, picture and table that the repository derives from the official archives.
 
     .venv/bin/python -m tools.regenerate            # rewrites what differs
     .venv/bin/python -m tools.regenerate --check    # writes nothing: lists what differs, exit 1 if anything does
 
-Each generator keeps its own module; this command calls them all and writes what differs at once, every file whole:
-- the card (README.md): its YAML `dataset_info` and `configs` from a build (tools.record_infos), its tables of
-  archives, classes, pixel statistics and duplicate images (tools.card_stats), its near-duplicate table
-  (tools.near_duplicates) and its label-issue item (tools.label_issues);
-- dataset_infos.json (tools.record_infos);
-- near_duplicates.csv, images/near_duplicates.png and the tables of docs/near-duplicates.md (tools.near_duplicates);
-- images/examples.png (tools.sample_grid);
-- the sample archives in dummy/: the first examples of each split (SAMPLE_SPLITS), in the official IDX gzip format;
-- images/label_issues.png and the tables of docs/label-issues.md, from the committed label_issues.csv
-  (tools.label_issues).
-label_issues.csv itself comes from training models (PyTorch, cleanlab): `examples.find_label_issues` writes it, in
-`.venv-examples` (docs/label-issues.md). tests/test_regenerate.py runs this on the real archives and compares.
+Each generator keeps its own module (docs/development.md lists what each makes): the card's YAML and
+dataset_infos.json from a build (tools.record_infos), the card's tables (tools.card_stats), the near-duplicate files
+and tables (tools.near_duplicates), the pictures (tools.sample_grid, tools.label_issues from the committed
+label_issues.csv) and the sample archives in dummy/. This command calls them all and writes what differs at once,
+every file whole. tests/test_regenerate.py runs it on the real archives and compares.
 """
 
 import difflib
