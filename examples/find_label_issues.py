@@ -8,13 +8,13 @@ A small convolutional network gives every one of the 70,000 examples predicted p
 did not see it: FOLDS-fold cross-validation over the training split, and for the test split the mean of the
 FOLDS fold models. cleanlab's `find_label_issues` flags the examples whose given label the probabilities
 contradict, and `get_label_quality_scores` ranks them. The command prints each model's accuracy and the CPU time,
-saves the probabilities (--probabilities; --reuse reads them instead of training), and writes label_issues.csv
-and images/label_issues.png. With --flip-check N it measures instead how well the same pipeline finds labels
-flipped on purpose among the first N training examples. docs/label-issues.md explains the method and the numbers.
+and writes label_probabilities.parquet (every example's probabilities), label_issues.csv and
+images/label_issues.png; with --reuse it reads the probabilities file instead of training. With --flip-check N it
+measures instead how well the same pipeline finds labels flipped on purpose among the first N training examples.
+docs/label-issues.md explains the method and the numbers.
 """
 
 import dataclasses
-import io
 import resource
 import sys
 import time
@@ -29,19 +29,19 @@ from torch import nn
 from tools import cli, common, paths
 from tools import label_issues as li
 
-DEFAULT_PROBABILITIES = common.REPO / "build" / "label_issues_probabilities.npz"
-
 SEED = 0
 THREADS = 2
 FOLDS = 3
-EPOCHS = 12
+EPOCHS = 30
+# Training images are shifted at random by up to this many pixels in each direction (zero padding).
+SHIFT = 2
 BATCH_SIZE = 128
 LEARNING_RATE = 3e-3
 WEIGHT_DECAY = 1e-4
 DROPOUT = 0.3
-CHANNELS = (16, 32)
+CHANNELS = (32, 64, 128)
 HIDDEN = 128
-EVAL_BATCH = 1000
+EVAL_BATCH = 250
 NUM_CLASSES = 10
 # The flip check: this share of the examples gets a label drawn at random among the other classes.
 FLIP_FRACTION = 0.02
@@ -53,20 +53,18 @@ def set_determinism(threads: int = THREADS) -> None:
 
 
 def make_model() -> nn.Module:
-    """Two blocks of 3x3 convolution, batch norm, ReLU and 2x2 max pooling (28 -> 14 -> 7), then two linear layers."""
-    first, second = CHANNELS
+    """Three blocks of 3x3 convolution, batch norm, ReLU and 2x2 max pooling (28 -> 14 -> 7 -> 3), then two linear
+    layers."""
+    layers, width = [], 1
+    for channels in CHANNELS:
+        layers += [nn.Conv2d(width, channels, 3, padding=1, bias=False), nn.BatchNorm2d(channels), nn.ReLU()]
+        layers.append(nn.MaxPool2d(2))
+        width = channels
     return nn.Sequential(
-        nn.Conv2d(1, first, 3, padding=1),
-        nn.BatchNorm2d(first),
-        nn.ReLU(),
-        nn.MaxPool2d(2),
-        nn.Conv2d(first, second, 3, padding=1),
-        nn.BatchNorm2d(second),
-        nn.ReLU(),
-        nn.MaxPool2d(2),
+        *layers,
         nn.Flatten(),
         nn.Dropout(DROPOUT),
-        nn.Linear(second * 7 * 7, HIDDEN),
+        nn.Linear(width * 3 * 3, HIDDEN),
         nn.ReLU(),
         nn.Dropout(DROPOUT),
         nn.Linear(HIDDEN, NUM_CLASSES),
@@ -78,8 +76,19 @@ def as_tensor(images: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(images.astype(np.float32) / 255).unsqueeze(1)
 
 
+def augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """A batch (n, 1, 28, 28), each image mirrored left-right at random and shifted at random by up to SHIFT pixels
+    in each direction (the pixels shifted in are 0)."""
+    n, side = len(x), x.shape[-1]
+    mirrored = torch.rand(n, generator=generator) < 0.5
+    x = torch.where(mirrored[:, None, None, None], x.flip(3), x)
+    padded = nn.functional.pad(x[:, 0], (SHIFT, SHIFT, SHIFT, SHIFT))
+    rows, columns = (torch.randint(0, 2 * SHIFT + 1, (n, 1), generator=generator) + torch.arange(side) for _ in "yx")
+    return padded[torch.arange(n)[:, None, None], rows[:, :, None], columns[:, None, :]].unsqueeze(1)
+
+
 def train(images: np.ndarray, labels: np.ndarray, seed: int, epochs: int = EPOCHS) -> nn.Module:
-    """A model trained from scratch: AdamW with a one-cycle learning rate, random horizontal flips."""
+    """A model trained from scratch: AdamW with a one-cycle learning rate, random mirroring and shifts."""
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     model = make_model()
@@ -92,9 +101,7 @@ def train(images: np.ndarray, labels: np.ndarray, seed: int, epochs: int = EPOCH
         order = torch.randperm(len(x), generator=generator)
         for start in range(0, len(x), BATCH_SIZE):
             batch = order[start : start + BATCH_SIZE]
-            mirrored = torch.rand(len(batch), generator=generator) < 0.5
-            inputs = torch.where(mirrored[:, None, None, None], x[batch].flip(3), x[batch])
-            loss = nn.functional.cross_entropy(model(inputs), y[batch])
+            loss = nn.functional.cross_entropy(model(augment(x[batch], generator)), y[batch])
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
@@ -218,7 +225,7 @@ def flip_check(images, labels, folds=FOLDS, epochs=EPOCHS, seed=SEED, log=None) 
 def main(argv=None) -> int:
     parser = cli.tool_parser(__doc__)
     parser.add_argument(
-        "--probabilities", default=str(DEFAULT_PROBABILITIES), help="the .npz file of out-of-sample probabilities"
+        "--probabilities", default=str(li.PROBABILITIES_FILE), help="the Parquet file of out-of-sample probabilities"
     )
     parser.add_argument("--reuse", action="store_true", help="read --probabilities instead of training")
     parser.add_argument("--issues-out", default=str(li.ISSUES_FILE), help="CSV file to write")
@@ -247,14 +254,12 @@ def run(args) -> None:
     probabilities_path = Path(args.probabilities)
     if args.reuse and not probabilities_path.is_file():
         raise cli.UserError(f"--reuse: --probabilities {args.probabilities} is not a file; run once without --reuse")
+    outputs = {"--issues-out": args.issues_out, "--picture-out": args.picture_out}
     if not args.reuse:
-        if probabilities_path == DEFAULT_PROBABILITIES:
-            DEFAULT_PROBABILITIES.parent.mkdir(exist_ok=True)
-        paths.check_output_file(probabilities_path, "--probabilities")
-    issues_out = paths.check_output_file(args.issues_out, "--issues-out")
-    picture_out = paths.check_output_file(args.picture_out, "--picture-out")
-    if issues_out == picture_out:
-        raise cli.UserError(f"--issues-out {args.issues_out} and --picture-out {args.picture_out} are the same file")
+        outputs["--probabilities"] = args.probabilities
+    checked = {option: paths.check_output_file(path, option) for option, path in outputs.items()}
+    if len(set(checked.values())) < len(checked):
+        raise cli.UserError(f"{' and '.join(f'{o} {p}' for o, p in outputs.items())}: give a different file to each")
     data_dir = paths.check_data_dir(args.data_dir)
     splits = common.load_official(data_dir)
     if args.reuse:
@@ -270,35 +275,36 @@ def run(args) -> None:
         print(f"  all folds: out-of-sample accuracy {accuracy(result.train, train_labels):.4f}")
         print(f"  mean of the fold models: test accuracy {accuracy(result.test, test_labels):.4f}")
         probabilities = {"train": result.train, "test": result.test}
-        save_probabilities(paths.check_output_file(probabilities_path, "--probabilities"), probabilities)
     candidates = []
     for split in li.SPLIT_ORDER:
         candidates += candidates_of(split, splits[split][1], probabilities[split])
     num_examples = {split: len(labels) for split, (_, labels) in splits.items()}
     print(f"\nCandidates:\n\n{li.counts_table(candidates, num_examples)}")
     print(f"\nMost common given -> likely labels:\n\n{li.common_pairs_table(candidates)}\n")
-    issues_csv = li.csv_text(candidates).encode("utf-8")
-    paths.write_files({issues_out: issues_csv, picture_out: li.picture_bytes(splits, candidates)})
-    print(f"Wrote {Path(args.issues_out)} and {Path(args.picture_out)}")
-
-
-def save_probabilities(path: Path, probabilities: dict[str, np.ndarray]) -> None:
-    buffer = io.BytesIO()
-    np.savez_compressed(buffer, **probabilities)
-    paths.write_files({path: buffer.getvalue()})
+    files = {
+        checked["--issues-out"]: li.csv_text(candidates).encode("utf-8"),
+        checked["--picture-out"]: li.picture_bytes(splits, candidates),
+    }
+    if not args.reuse:
+        labels = {split: splits[split][1] for split in li.SPLIT_ORDER}
+        files[checked["--probabilities"]] = li.probabilities_bytes(labels, probabilities)
+    paths.write_files(files)
+    print(f"Wrote {', '.join(str(path) for path in outputs.values())}")
 
 
 def load_probabilities(path: Path, splits: dict) -> dict[str, np.ndarray]:
-    """The saved probabilities; `UserError` unless they are one row of NUM_CLASSES per example of each split."""
+    """The saved probabilities; `UserError` unless the file holds the given labels of each split and one row of
+    NUM_CLASSES probabilities per example."""
     try:
-        with np.load(path) as saved:
-            probabilities = {split: saved[split] for split in li.SPLIT_ORDER}
-    except (OSError, ValueError, KeyError) as error:
+        labels, probabilities = li.read_probabilities(path)
+    except (OSError, ValueError) as error:
         raise cli.UserError(f"--probabilities {path} is not a file this command wrote: {error}") from error
     for split, array in probabilities.items():
         expected = (len(splits[split][1]), NUM_CLASSES)
         if array.shape != expected:
             raise cli.UserError(f"--probabilities {path}: {split} has shape {array.shape}, not {expected}")
+        if not np.array_equal(labels[split], splits[split][1]):
+            raise cli.UserError(f"--probabilities {path}: its {split} labels are not the archives' labels")
     return probabilities
 
 

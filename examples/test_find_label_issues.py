@@ -66,7 +66,7 @@ def test_command_line_names_a_missing_archive_without_a_traceback(tmp_path):
 
 
 def test_reuse_without_saved_probabilities_says_so(tmp_path):
-    missing = tmp_path / "probabilities.npz"
+    missing = tmp_path / "probabilities.parquet"
     done = run_command("--reuse", "--probabilities", str(missing), tmp_path=tmp_path)
     assert done.returncode == 1
     assert done.stderr == (
@@ -104,8 +104,9 @@ def test_reuse_ranks_saved_probabilities_and_writes_the_file_and_the_picture(tmp
         likely[contradicted[split]] = (labels[contradicted[split]] + 3) % 10
         saved[split] = np.full((len(labels), 10), 0.01, np.float32)
         saved[split][np.arange(len(labels)), likely] = 0.91
-    np.savez(tmp_path / "probabilities.npz", **saved)
-    done = run_command("--reuse", "--probabilities", str(tmp_path / "probabilities.npz"), tmp_path=tmp_path)
+    labels = {split: labels for split, (_, labels) in splits.items()}
+    (tmp_path / "probabilities.parquet").write_bytes(li.probabilities_bytes(labels, saved))
+    done = run_command("--reuse", "--probabilities", str(tmp_path / "probabilities.parquet"), tmp_path=tmp_path)
     assert done.returncode == 0, done.stderr
     candidates = li.read_candidates(tmp_path / "issues.csv")
     for split, (_, labels) in splits.items():
@@ -117,11 +118,38 @@ def test_reuse_ranks_saved_probabilities_and_writes_the_file_and_the_picture(tmp
 
 @pytest.mark.real
 def test_reuse_refuses_probabilities_of_the_wrong_shape(tmp_path):
-    np.savez(tmp_path / "probabilities.npz", train=np.zeros((5, 10)), test=np.zeros((5, 10)))
-    done = run_command("--reuse", "--probabilities", str(tmp_path / "probabilities.npz"), tmp_path=tmp_path)
+    from tools import label_issues as li
+
+    path = tmp_path / "probabilities.parquet"
+    path.write_bytes(
+        li.probabilities_bytes(
+            {"train": np.zeros(5), "test": np.zeros(5)}, {"train": np.zeros((5, 10)), "test": np.zeros((5, 10))}
+        )
+    )
+    done = run_command("--reuse", "--probabilities", str(path), tmp_path=tmp_path)
+    assert done.returncode == 1
+    assert (
+        done.stderr
+        == f"examples.find_label_issues: error: --probabilities {path}: test has shape (5, 10), not (10000, 10)\n"
+    )
+    assert not (tmp_path / "issues.csv").exists()
+
+
+@pytest.mark.real
+def test_reuse_refuses_probabilities_of_other_labels(tmp_path):
+    from tools import common
+    from tools import label_issues as li
+
+    splits = common.load_official(require_official_archives())
+    labels = {split: labels.copy() for split, (_, labels) in splits.items()}
+    labels["train"][7] = (labels["train"][7] + 1) % 10
+    path = tmp_path / "probabilities.parquet"
+    path.write_bytes(
+        li.probabilities_bytes(labels, {split: np.full((len(given), 10), 0.1) for split, given in labels.items()})
+    )
+    done = run_command("--reuse", "--probabilities", str(path), tmp_path=tmp_path)
     assert done.returncode == 1
     assert done.stderr == (
-        f"examples.find_label_issues: error: --probabilities {tmp_path / 'probabilities.npz'}: test has shape "
-        "(5, 10), not (10000, 10)\n"
+        f"examples.find_label_issues: error: --probabilities {path}: its train labels are not the archives' labels\n"
     )
     assert not (tmp_path / "issues.csv").exists()

@@ -35,6 +35,8 @@ CARD_FILES = (
     "docs/near-duplicates.md",
     "images/label_issues.png",
     "label_issues.csv",
+    "label_probabilities.parquet",
+    "label_review.csv",
     "docs/label-issues.md",
     "docs/benchmark.md",
     "docs/development.md",
