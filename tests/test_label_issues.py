@@ -198,6 +198,6 @@ def test_doc_and_card_quote_the_review_counts_of_the_sheet():
     review = read_csv(li.REVIEW_FILE)
     counts = collections.Counter(r["verdict"] for r in review)
     sentence = ", ".join(f"{counts[verdict]} {verdict}" for verdict in VERDICTS)
-    expected = f"of the {len(review)} lowest-scored test candidates: {sentence}"
+    expected = f"the {len(review)} lowest-scored test candidates: {sentence}"
     assert expected in " ".join(DOC.read_text(encoding="utf-8").split())
     assert expected in card_item()

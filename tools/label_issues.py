@@ -34,7 +34,7 @@ SPLIT_ORDER = ("test", "train")
 SCORE_DIGITS = 6
 # The doc's table of the most common (given label, likely label) pairs, and the card's sentence.
 COMMON_PAIRS_SHOWN = 8
-CARD_PAIRS_SHOWN = 3
+CARD_PAIRS_SHOWN = 2
 CARD_WIDTH = 120
 
 # The picture: the candidates of each split with the lowest scores, SCALE times the archive's pixels.
@@ -172,14 +172,12 @@ def card_bullet(candidates: list[Candidate], num_examples: dict[str, int]) -> st
         verdicts = [row["verdict"] for row in csv.DictReader(file)]
     review = ", ".join(f"{verdicts.count(verdict)} {verdict}" for verdict in VERDICTS)
     text = (
-        "**Label issues: candidates for review, not corrections.** Confident learning (`cleanlab`) on the "
-        "out-of-sample probabilities of small CNNs ([`label_probabilities.parquet`](label_probabilities.parquet), "
-        f"every example) flags {found['test']:,} of the {num_examples['test']:,} test labels and "
-        f"{found['train']:,} of the {num_examples['train']:,} training labels "
-        "([`label_issues.csv`](label_issues.csv)); "
-        f"most often (given → likely) {most_common}. One reviewer's verdicts "
-        f"([`label_review.csv`](label_review.csv)) on the {len(verdicts)} lowest-scored test candidates: {review}. "
-        "Method, criteria, checks, evaluating without them: [Label issues](docs/label-issues.md)."
+        "**Label issues: candidates for review, not corrections.** Confident learning (`cleanlab`) on small CNNs' "
+        "out-of-sample probabilities ([`label_probabilities.parquet`](label_probabilities.parquet)) flags "
+        f"{found['test']:,} of the {num_examples['test']:,} test labels and {found['train']:,} of the "
+        f"{num_examples['train']:,} training labels ([`label_issues.csv`](label_issues.csv)); most often (given → "
+        f"likely) {most_common}. One reviewer ([`label_review.csv`](label_review.csv)), on the {len(verdicts)} "
+        f"lowest-scored test candidates: {review}. More: [Label issues](docs/label-issues.md)."
     )
     # Class names are not split across lines.
     for name in fm.CLASS_NAMES:
