@@ -257,7 +257,8 @@ def hard_link_to_another_file(folder: Path) -> str:
         card.linked_files()[name].decode().split("\n")[0] for name in ("near_duplicates.csv", "label_issues.csv")
     )
     differs = "differs from the file this version writes"
-    return f"near_duplicates.csv: {differs}, line 1: expected {expected!r}, found {found!r}"
+    assert len(found) > 80  # a line is quoted up to 80 characters, then cut with "…"
+    return f"near_duplicates.csv: {differs}, line 1: expected {expected!r}, found {found[:80]!r}…"
 
 
 def emptied(folder: Path) -> str:
