@@ -16,7 +16,8 @@ Needs torch and transformers (the examples environment).
   disk are counted (`read_chars` of the process: read and pread calls, page cache included). Target: each
   rank reads about half the rows and half the bytes. For comparison, the same without `reshard()`.
 
-Wall time depends on what else runs on the machine; CPU time (this process and its workers) hardly does.
+Each figure is the median of the rounds, printed with the rounds' min-max. Wall time depends on what else runs on
+the machine; CPU time (this process and its workers) much less, but it differs between hosts of the same kind.
 """
 
 import argparse
@@ -102,19 +103,25 @@ def rank_reads(folder: Path, rank: int, world_size: int, reshard: bool = True) -
 
 
 def measure_workers(folder: Path, rounds: int, epoch=worker_epoch) -> dict:
-    """Median wall and CPU seconds of `epoch` per worker count, the counts alternating round by round."""
+    """Median wall and CPU seconds of `epoch` per worker count, the counts alternating round by round, and the
+    rounds' range of each (`wall_range`, `cpu_range`: min, max)."""
     runs = {workers: [] for workers in WORKER_COUNTS}
     for _ in range(rounds):
         for workers in WORKER_COUNTS:
             runs[workers].append(epoch(folder, workers))
-    return {
-        workers: {
-            "rows": results[0]["rows"],
-            "wall": statistics.median(r["wall"] for r in results),
-            "cpu": statistics.median(r["cpu"] for r in results),
-        }
-        for workers, results in runs.items()
-    }
+    figures = {}
+    for workers, results in runs.items():
+        figures[workers] = {"rows": results[0]["rows"]}
+        for key in ("wall", "cpu"):
+            values = [r[key] for r in results]
+            figures[workers] |= {key: statistics.median(values), f"{key}_range": (min(values), max(values))}
+    return figures
+
+
+def spread(f: dict, key: str) -> str:
+    """The rounds' min-max of a figure, in seconds."""
+    low, high = f[f"{key}_range"]
+    return f"{low:.2f}-{high:.2f}"
 
 
 def print_pipeline(figures: dict) -> None:
@@ -123,7 +130,7 @@ def print_pipeline(figures: dict) -> None:
         f"{train_transformers.ARRAYS_CONFIG} config, batches of {train_transformers.BATCH_SIZE} (medians):"
     )
     print(
-        f"{'workers':>7}  {'rows':>7}  {'wall s':>7}  {'CPU s':>7}  {'wall µs/ex':>10}  "
+        f"{'workers':>7}  {'rows':>7}  {'wall s':>7}  {'CPU s':>7}  {'CPU s, min-max':>14}  {'wall µs/ex':>10}  "
         f"{'CPU µs/ex':>9}  {'target':>7}  {'ratio':>6}"
     )
     for workers, f in figures.items():
@@ -131,7 +138,8 @@ def print_pipeline(figures: dict) -> None:
         wall_per_example = f["wall"] / f["rows"] * 1e6
         ratio = cpu_per_example / TARGET_PIPELINE_MICROSECONDS
         print(
-            f"{workers:>7}  {f['rows']:>7,}  {f['wall']:>7.2f}  {f['cpu']:>7.2f}  {wall_per_example:>10.1f}  "
+            f"{workers:>7}  {f['rows']:>7,}  {f['wall']:>7.2f}  {f['cpu']:>7.2f}  {spread(f, 'cpu'):>14}  "
+            f"{wall_per_example:>10.1f}  "
             f"{cpu_per_example:>9.1f}  {'<= ' + str(TARGET_PIPELINE_MICROSECONDS):>7}  {ratio:>5.2f}x  "
             f"{'met' if ratio <= 1 else 'MISSED'}"
         )
@@ -140,12 +148,16 @@ def print_pipeline(figures: dict) -> None:
 
 def print_workers(figures: dict) -> None:
     print(f"Streamed epoch of the default config's train split, images decoded, batches of {BATCH_SIZE} (medians):")
-    print(f"{'workers':>7}  {'rows':>7}  {'wall s':>7}  {'CPU s':>7}  {'CPU µs/ex':>9}  {'rows/s':>8}  {'speedup':>7}")
+    print(
+        f"{'workers':>7}  {'rows':>7}  {'wall s':>7}  {'wall s, min-max':>15}  {'CPU s':>7}  {'CPU s, min-max':>14}  "
+        f"{'CPU µs/ex':>9}  {'rows/s':>8}  {'speedup':>7}"
+    )
     base = figures[WORKER_COUNTS[0]]
     for workers, f in figures.items():
         speedup = base["wall"] / f["wall"]
         print(
-            f"{workers:>7}  {f['rows']:>7,}  {f['wall']:>7.2f}  {f['cpu']:>7.2f}  {f['cpu'] / f['rows'] * 1e6:>9.1f}  "
+            f"{workers:>7}  {f['rows']:>7,}  {f['wall']:>7.2f}  {spread(f, 'wall'):>15}  {f['cpu']:>7.2f}  "
+            f"{spread(f, 'cpu'):>14}  {f['cpu'] / f['rows'] * 1e6:>9.1f}  "
             f"{f['rows'] / f['wall']:>8,.0f}  {speedup:>6.2f}x"
         )
     speedup = base["wall"] / figures[2]["wall"]

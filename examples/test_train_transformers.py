@@ -43,7 +43,7 @@ def recording_table_arrays(table):
 train_transformers.table_arrays = recording_table_arrays
 metrics = train_transformers.main(sys.argv[2:])
 with open(os.path.join(sys.argv[1], "rank" + os.environ["RANK"] + ".json"), "w") as file:
-    json.dump({"seen": seen, "losses": metrics["losses"], "examples": metrics.get("examples")}, file)
+    json.dump({"seen": seen, **{key: metrics.get(key) for key in ("losses", "epochs", "examples")}}, file)
 """
 # A short run on the official data: 60 steps of 128 examples, an eighth of an epoch, learns well above chance
 # (short runs measured: docs/training.md, Threads); images and labels that do not belong together stay near chance.
@@ -85,6 +85,9 @@ def test_trains_and_evaluates_from_a_stream(sample_export, streaming_loads, tmp_
     assert steps == tuple(range(1, 41))
     early, late = sum(losses[:5]) / 5, sum(losses[-5:]) / 5
     assert late < 0.6 * early, f"the loss did not go down: {losses}"
+    # The logged epoch is steps over the steps of an epoch (60 examples: 8 batches of 8), not Trainer's count for a
+    # loader with no length (passes completed + steps of this pass / max_steps: 0.2 after step 8, 1.025 after 9).
+    assert metrics["epochs"] == [(step, step / 8) for step in range(1, 41)]
 
     assert metrics["examples"] == 40
     assert list(metrics["per_class"]) == fm.CLASS_NAMES
@@ -135,6 +138,8 @@ def test_two_processes_train_on_disjoint_parts_of_the_stream(sample_export, tmp_
     assert steps == tuple(range(1, 41))
     early, late = sum(losses[:5]) / 5, sum(losses[-5:]) / 5
     assert late < 0.6 * early, f"the loss did not go down: {losses}"
+    # A step takes 2 batches of 8 of the 60 examples: 4 steps an epoch.
+    assert ranks[0]["epochs"] == [[step, step / 4] for step in range(1, 41)]
     assert ranks[0]["examples"] == 40, "the first process evaluated the model on the whole test split"
     assert ranks[1]["examples"] is None, "the second one did not"
 

@@ -35,6 +35,7 @@ from transformers import (
     RegNetConfig,
     RegNetForImageClassification,
     Trainer,
+    TrainerCallback,
     TrainingArguments,
     set_seed,
 )
@@ -226,16 +227,40 @@ def test_batches(test, image_processor, batch_size: int):
             yield {name: torch.from_numpy(array) for name, array in batch.items()}
 
 
-def steps_for_epochs(split, epochs: float, batch_size: int, processes: int = 1) -> int:
-    """`max_steps` for `epochs` passes over a streamed split: a stream has no length, its info has.
+def steps_per_epoch(split, batch_size: int, processes: int = 1) -> int | None:
+    """Steps in one pass over a streamed split, from the split size in its info (a stream has no length); None if
+    the info does not give it.
 
     Each step takes a batch in each of `processes` processes, which stream disjoint parts of the split."""
     splits = split.info.splits
     if not splits or split.split not in splits:
+        return None
+    return math.ceil(splits[split.split].num_examples / (batch_size * processes))
+
+
+def steps_for_epochs(split, epochs: float, batch_size: int, processes: int = 1) -> int:
+    """`max_steps` for `epochs` passes over a streamed split."""
+    steps = steps_per_epoch(split, batch_size, processes)
+    if steps is None:
         raise SystemExit(
             f"The dataset's info does not give the size of its {split.split} split: pass --max-steps, not --epochs."
         )
-    return math.ceil(epochs * math.ceil(splits[split.split].num_examples / (batch_size * processes)))
+    return math.ceil(epochs * steps)
+
+
+class EpochCallback(TrainerCallback):
+    """Sets the epoch that `Trainer` logs to the steps taken over the steps of one epoch (`steps_per_epoch`).
+
+    Given a loader with no length (a stream), `Trainer` counts an epoch as `max_steps` steps: it logs the passes
+    completed plus the steps of the current pass over `max_steps`, 0.096 after 450 of a 10-epoch run's 4,690 steps,
+    1.007 after 500 and 9.1 at the end."""
+
+    def __init__(self, steps: int):
+        self.steps = steps
+
+    def on_step_end(self, args, state, control, **kwargs):
+        # Trainer sets state.epoch just before this call, and logs it just after.
+        state.epoch = state.global_step / self.steps
 
 
 def evaluate(model, batches, names: list[str]) -> dict:
@@ -303,6 +328,7 @@ def main(argv=None) -> dict:
         train = train.map(image_transform(image_processor), batched=True, remove_columns=list(train.features))
         trainer_class = Trainer
     max_steps = args.max_steps or steps_for_epochs(dataset["train"], args.epochs, args.batch_size, processes)
+    epoch_steps = steps_per_epoch(dataset["train"], args.batch_size, processes)
 
     training_args = TrainingArguments(
         output_dir=args.output_dir,
@@ -325,7 +351,9 @@ def main(argv=None) -> dict:
         # batch and send the other processes their slices.)
         accelerator_config={"dispatch_batches": False},
     )
-    trainer = trainer_class(model=model, args=training_args, train_dataset=train)
+    # Without the split size the logged epoch stays Trainer's: see EpochCallback.
+    callbacks = [EpochCallback(epoch_steps)] if epoch_steps else []
+    trainer = trainer_class(model=model, args=training_args, train_dataset=train, callbacks=callbacks)
     train_output = trainer.train()
     trainer.save_model()
 
@@ -333,6 +361,7 @@ def main(argv=None) -> dict:
         "max_steps": max_steps,
         "train_runtime": train_output.metrics["train_runtime"],
         "losses": [(log["step"], log["loss"]) for log in trainer.state.log_history if "loss" in log],
+        "epochs": [(log["step"], log["epoch"]) for log in trainer.state.log_history if "loss" in log],
     }
     if trainer.is_world_process_zero():
         metrics |= evaluate(model, test_batches(test, image_processor, args.batch_size), names)
