@@ -12,7 +12,7 @@ import pytest
 
 from tests.archives import archive_arrays, dataset_arrays
 from tests.fixtures import REPO, SAMPLE_DIR
-from tools.publish import SCRIPT_FILES
+from tools.publish import source_files
 
 SCRIPT = str(REPO / "fashion_mnist.py")
 
@@ -106,9 +106,10 @@ def test_the_export_loads_in_both_configs(tmp_path):
 
 
 def test_script_branch_as_published_loads(tmp_path):
-    """The files that `--push` puts on the `script` branch, laid out as a repository named after the script."""
+    """The files that `--push` puts on the `script` branch (every tracked file), laid out as a repository named after
+    the script."""
     repo = tmp_path / "fashion_mnist"
-    for name in SCRIPT_FILES:
+    for name in source_files():
         (repo / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(REPO / name, repo / name)
     loaded = datasets.load_dataset(str(repo), "sample", trust_remote_code=True, cache_dir=str(tmp_path / "cache"))

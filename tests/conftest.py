@@ -7,6 +7,7 @@ from tests.fixtures import (  # noqa: F401
     official_arrays,
     official_dir,
     official_export,
+    official_export_run,
     official_server,
     sample_export,
     sample_server,

@@ -1,19 +1,24 @@
 """Fixtures shared by tests/ and legacy/: the official archives, a loopback server for them, and the test session's
-one build and export of the sample and of the official archives (tests never change these: they copy them)."""
+one build and export of the sample and of the official archives (tests never change these: they copy them); the
+official one is also pushed, to a fake of HfApi."""
 
 import contextlib
+import dataclasses
 import functools
 import hashlib
 import http.server
+import io
 import os
+import subprocess
 import threading
 from pathlib import Path
 
 import pytest
+from huggingface_hub import CommitOperationAdd
 
 import fashion_mnist as fm
 from tests.archives import archive_arrays
-from tools import near_duplicates
+from tools import export, near_duplicates
 from tools.build import build_configs
 from tools.common import ARCHIVES_VARIABLE, REPO, archives_dir, load_official
 from tools.export import write_folder
@@ -109,10 +114,90 @@ def sample_export(tmp_path_factory):
     return builders, write_folder(builders, root / "hub")
 
 
+class FakeHub:
+    """Stands in for huggingface_hub.HfApi: records each call, and holds each branch's files as the Hub would. Each
+    commit records its operations with the SHA-256 of every added file's bytes as they were when it was made."""
+
+    def __init__(self, token=None):
+        self.token, self.calls, self.commits = token, [], {}
+        self.branches = {
+            "main": [".gitattributes", "README.md", "fashion_mnist/train-00000-of-00001.parquet"],
+            "script": [".gitattributes", "fashion_mnist.py", "old-script.py"],
+        }
+
+    def create_repo(self, repo_id, repo_type, exist_ok):
+        self.calls.append(("create_repo", repo_id, repo_type, exist_ok))
+
+    def list_repo_files(self, repo_id, repo_type, revision):
+        return list(self.branches.get(revision, [".gitattributes"]))
+
+    def create_branch(self, repo_id, branch, repo_type, exist_ok):
+        self.calls.append(("create_branch", repo_id, branch, exist_ok))
+        self.branches.setdefault(branch, [".gitattributes"])
+
+    def create_commit(self, repo_id, operations, commit_message, repo_type, revision="main"):
+        files, recorded = set(self.branches[revision]), {"added": {}, "deleted": []}
+        for op in operations:
+            if isinstance(op, CommitOperationAdd):
+                files.add(op.path_in_repo)
+                data = Path(op.path_or_fileobj).read_bytes()
+                recorded["added"][op.path_in_repo] = (op.path_or_fileobj, hashlib.sha256(data).hexdigest())
+            else:
+                files.discard(op.path_in_repo)
+                recorded["deleted"].append(op.path_in_repo)
+        self.branches[revision] = sorted(files)
+        self.commits[revision] = {**recorded, "message": commit_message}
+        self.calls.append(("create_commit", repo_id, revision))
+
+
+def tracked_files() -> list[str]:
+    """The files that git tracks in the repository, sorted."""
+    listed = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, capture_output=True, check=True).stdout
+    return sorted(name for name in listed.decode("utf-8").split("\0") if name)
+
+
+@dataclasses.dataclass
+class OfficialRun:
+    """The session's one `tools.export --push` of the official archives, to a fake of HfApi."""
+
+    builders: dict  # config name -> the builder of the prepared dataset that the run exported
+    folder: Path  # --out, the export in place
+    hubs: list  # each FakeHub that the run made (one)
+    tracked: list  # the files that git tracked in the repository just before the run
+    stdout: str
+    stderr: str
+
+
 @pytest.fixture(scope="session")
-def official_export(official_server, tmp_path_factory):
-    """(builders, folder): both configs built from the official archives, downloaded from the loopback server as from
-    the real hosts, and their export: the test session's one build of the official data."""
+def official_export_run(official_server, tmp_path_factory) -> OfficialRun:
+    """Both configs built from the official archives, downloaded from the loopback server as from the real hosts, in
+    2 processes; then `tools.export --push` on that cache and a fake of HfApi, which exports, verifies and pushes what
+    the build prepared: the test session's one build and export of the official data.
+
+    The build runs outside the command: in a pytest process, a pool worker that inherited the command's SIGTERM
+    handler was seen to outlive the pool's terminate(), and the build to wait for it for ever."""
     root = tmp_path_factory.mktemp("official")
     builders = build_configs(base_urls=[official_server], cache_dir=root / "cache", num_proc=2)
-    return builders, write_folder(builders, root / "hub")
+    run = OfficialRun(builders=builders, folder=root / "hub", hubs=[], tracked=tracked_files(), stdout="", stderr="")
+
+    def fake_hub(token=None):
+        run.hubs.append(FakeHub(token))
+        return run.hubs[-1]
+
+    argv = ["--base-url", official_server, "--cache-dir", str(root / "cache"), "--num-proc", "1"]
+    argv += ["--out", str(run.folder), "--push", "someone/fm"]
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("HF_TOKEN", "hf_test")
+        patch.setattr(export, "HfApi", fake_hub)
+        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+            code = export.main(argv)
+    run.stdout, run.stderr = stdout.getvalue(), stderr.getvalue()
+    assert code == 0, run.stderr
+    return run
+
+
+@pytest.fixture(scope="session")
+def official_export(official_export_run):
+    """(builders, folder): both configs built from the official archives and their export (official_export_run)."""
+    return official_export_run.builders, official_export_run.folder

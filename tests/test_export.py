@@ -3,6 +3,7 @@
 import hashlib
 import json
 import shutil
+import subprocess
 import threading
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from huggingface_hub import CommitOperationAdd, CommitOperationDelete, DatasetCa
 
 import fashion_mnist as fm
 from tests.archives import archive_arrays, hub_sizes
-from tests.fixtures import REPO, SAMPLE_DIR
+from tests.fixtures import REPO, SAMPLE_DIR, tracked_files
 from tools import card, export, layout, parquet, publish
 from tools.build import build_configs
 
@@ -269,61 +270,33 @@ def test_the_command_on_the_sample_prints_a_summary(tmp_path, capsys):
     assert f'datasets.load_dataset("{out}")' in printed
 
 
-class FakeHub:
-    """Stands in for huggingface_hub.HfApi: records each call, and holds each branch's files as the Hub would."""
-
-    instances = []
-
-    def __init__(self, token=None):
-        self.token, self.calls = token, []
-        self.branches = {"main": [".gitattributes", "README.md", "fashion_mnist/train-00000-of-00001.parquet"]}
-        FakeHub.instances.append(self)
-
-    def create_repo(self, repo_id, repo_type, exist_ok):
-        self.calls.append(("create_repo", repo_id, repo_type, exist_ok))
-
-    def list_repo_files(self, repo_id, repo_type, revision):
-        return list(self.branches.get(revision, [".gitattributes"]))
-
-    def create_branch(self, repo_id, branch, repo_type, exist_ok):
-        self.calls.append(("create_branch", repo_id, branch))
-        self.branches.setdefault(branch, [".gitattributes", "old-script.py"])
-
-    def create_commit(self, repo_id, operations, commit_message, repo_type, revision="main"):
-        files = set(self.branches[revision])
-        for op in operations:
-            if isinstance(op, CommitOperationAdd):
-                files.add(op.path_in_repo)
-                assert Path(op.path_or_fileobj).read_bytes()  # the file is there when the commit is made
-            else:
-                files.discard(op.path_in_repo)
-        self.branches[revision] = sorted(files)
-        self.calls.append(("create_commit", repo_id, revision, [type(op).__name__ for op in operations]))
-
-
-def test_a_push_publishes_the_folder_it_built_and_deletes_only_the_branches_other_files(
-    official_export, official_dir, tmp_path, monkeypatch, capsys
-):
-    """The push through the command line, on a fake of HfApi: main holds exactly the new export, script the loading
-    script; the files the Hub had besides .gitattributes are deleted. The export, from the session's build in its
-    cache, is byte for byte the session's: an export is reproducible."""
-    cache = str(official_export[1].parent / "cache")  # the session's build, in its cache: exported, not built again
-    monkeypatch.setenv("HF_TOKEN", "hf_test")
-    monkeypatch.setattr(export, "HfApi", FakeHub)
-    FakeHub.instances.clear()
-    out = tmp_path / "hub"
-    argv = ["--data-dir", str(official_dir), "--cache-dir", cache, "--out", str(out), "--push", "someone/fm"]
-    assert export.main(argv) == 0, capsys.readouterr().err
-    (hub,) = FakeHub.instances
+def test_a_push_publishes_the_folder_it_built_and_deletes_only_the_branches_other_files(official_export_run):
+    """The session's official build, exported and pushed by one `tools.export --push` (tests.fixtures) on a fake of
+    HfApi: main gets exactly the export it built and verified, script exactly the files git tracks, as they are in
+    the working tree; of the files the branches had, only those not pushed again are deleted, .gitattributes never."""
+    run = official_export_run
+    (hub,) = run.hubs
     assert hub.token == "hf_test"
     assert [call[0] for call in hub.calls] == ["create_repo", "create_commit", "create_branch", "create_commit"]
-    exported = json.loads((out / layout.MANIFEST).read_text())["files"]
+    assert [call[2] for call in hub.calls if call[0] == "create_commit"] == ["main", "script"]
+    exported = json.loads((run.folder / layout.MANIFEST).read_text())["files"]
+    main, script = hub.commits["main"], hub.commits["script"]
+    # main: the folder as verified, before it was swapped into --out (it has not changed since).
+    assert sorted(main["added"]) == exported
+    in_place = {name: digest for name, digest in digests(run.folder).items() if name != layout.MANIFEST}
+    assert {name: digest for name, (_, digest) in main["added"].items()} == in_place
+    assert all(".hub.new-" in path for path, _ in main["added"].values()), "the folder this run built, not --out"
+    assert main["deleted"] == ["fashion_mnist/train-00000-of-00001.parquet"]  # README.md stays: it is pushed again
     assert hub.branches["main"] == sorted([".gitattributes", *exported])
-    assert hub.branches["script"] == sorted([".gitattributes", *publish.SCRIPT_FILES])
-    assert digests(out) == digests(official_export[1]), "the same archives give the same bytes"
-    printed = capsys.readouterr().out
-    assert "  delete fashion_mnist/train-00000-of-00001.parquet" in printed and "  delete old-script.py" in printed
-    assert "  delete .gitattributes" not in printed
+    # script: every tracked file, read from the repository's working tree, and nothing else.
+    assert sorted(script["added"]) == run.tracked
+    assert all(path == str(REPO / name) for name, (path, _) in script["added"].items())
+    assert {"fashion_mnist.py", "tools/export.py", "tests/test_export.py", "README.md"} <= set(script["added"])
+    assert script["deleted"] == ["old-script.py"]  # fashion_mnist.py, which it had, is pushed again
+    assert hub.branches["script"] == sorted({".gitattributes", *run.tracked})
+    assert "Source tree" in script["message"]
+    deleted = [line.removeprefix("  delete ") for line in run.stdout.splitlines() if line.startswith("  delete ")]
+    assert deleted == ["fashion_mnist/train-00000-of-00001.parquet", "old-script.py"]
 
 
 def test_publish_plans_additions_only_in_a_dry_run(sample_export):
@@ -331,10 +304,48 @@ def test_publish_plans_additions_only_in_a_dry_run(sample_export):
     files = json.loads((folder / layout.MANIFEST).read_text())["files"]
     plan = publish.publish("someone/fm", folder, files, api=None, dry_run=True)
     assert [op.path_in_repo for op in plan["main"]] == files
-    assert [op.path_in_repo for op in plan["script"]] == list(publish.SCRIPT_FILES)
+    assert [op.path_in_repo for op in plan["script"]] == tracked_files()
     assert all(isinstance(op, CommitOperationAdd) for ops in plan.values() for op in ops)
     deletes = publish.operations(folder, files, remote_files=[".gitattributes", "x.py", files[0]])
     assert [op.path_in_repo for op in deletes if isinstance(op, CommitOperationDelete)] == ["x.py"]
+
+
+@pytest.mark.parametrize("broken", ["not a clone", "no git"])
+def test_a_push_that_cannot_list_the_source_tree_stops_before_building(broken, tmp_path, monkeypatch, capsys):
+    """The script branch holds what git tracks: without git, or outside a clone, the push stops in one line before it
+    builds (no archive host is asked: the one given does not exist) and before any call to the Hub."""
+    if broken == "not a clone":
+        monkeypatch.setenv("GIT_DIR", str(tmp_path))  # git then finds no repository
+        expected = f"git ls-files failed: fatal: not a git repository: '{tmp_path}'. Push from a Git clone"
+    else:
+        monkeypatch.setenv("PATH", str(tmp_path))
+        expected = "git cannot be run (git: No such file or directory). Push from a Git clone"
+    monkeypatch.setenv("HF_TOKEN", "hf_test")
+    monkeypatch.setattr(export, "HfApi", lambda token=None: pytest.fail("the Hub was called"))
+    out = tmp_path / "hub"
+    argv = ["--base-url", "http://127.0.0.1:9/", "--cache-dir", str(tmp_path / "cache"), "--out", str(out)]
+    assert export.main([*argv, "--push", "someone/fm"]) == 1
+    assert capsys.readouterr().err.splitlines() == [
+        "tools.export: error: --push publishes the source tree with the export (the script branch: every file git "
+        f"tracks in {REPO}), but {expected}"
+    ]
+    assert not out.exists() and not (tmp_path / "cache").exists()
+
+
+def test_the_source_tree_is_every_tracked_file_and_each_must_be_there(tmp_path):
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    (tmp_path / "docs").mkdir()
+    for name in ("notes.txt", "docs/a.md", "untracked.txt"):
+        (tmp_path / name).write_text(name)
+    subprocess.run(["git", "add", "notes.txt", "docs/a.md"], cwd=tmp_path, check=True)
+    with pytest.raises(publish.PublishError, match=r"but git tracks no fashion_mnist\.py there\. Push from a Git"):
+        publish.source_files(tmp_path)
+    (tmp_path / "fashion_mnist.py").write_text("")
+    subprocess.run(["git", "add", "fashion_mnist.py"], cwd=tmp_path, check=True)
+    assert publish.source_files(tmp_path) == ["docs/a.md", "fashion_mnist.py", "notes.txt"]
+    (tmp_path / "notes.txt").unlink()
+    with pytest.raises(publish.PublishError, match=r"notes\.txt is tracked and not a regular file in the working tree"):
+        publish.source_files(tmp_path)
 
 
 def test_a_sample_build_is_never_published(sample_export, tmp_path, capsys, monkeypatch):

@@ -217,13 +217,15 @@ def usage_problems(args) -> list[str]:
 
 def pusher(args):
     """What `write_folder` calls on the verified folder before swapping it in, for --push: publish it and print
-    what was (or would be) sent."""
+    what was (or would be) sent. The source tree for the `script` branch is listed now, before the build: a push
+    that cannot list it stops before building."""
+    source = publish.source_files() if args.push else None
 
     def push(folder: Path, files: list[str], kind: str) -> None:
         if kind == "sample":  # what verify found: the official archives' digests, or the sample's
             raise ExportError(f"Refusing to publish {folder}: it holds a sample build. Export the official archives.")
         api = None if args.dry_run else HfApi(token=os.environ["HF_TOKEN"])
-        plan = publish.publish(args.push, folder, files, api, args.dry_run)
+        plan = publish.publish(args.push, folder, files, api, args.dry_run, source)
         for branch, operations in plan.items():
             print(f"{'Would push' if args.dry_run else 'Pushed'} to {args.push}@{branch}:")
             for op in operations:
