@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 from decimal import Decimal
+from pathlib import Path
 
 import datasets
 import numpy as np
@@ -17,7 +18,7 @@ from datasets.packaged_modules.parquet.parquet import Parquet
 from huggingface_hub import DatasetCard
 
 import fashion_mnist as fm
-from tests.fixtures import CLASS_NAMES, REPO
+from tests.fixtures import CLASS_NAMES, REPO, tracked_files
 from tools import card_stats, common, layout
 
 CARD = REPO / "README.md"
@@ -36,9 +37,12 @@ LOCAL_LOAD = 'load_dataset("build/hub"'
 # The frameworks of examples/requirements.txt that card snippets import: such snippets run in its environment.
 FRAMEWORKS = ("torch", "jax", "keras")
 EXAMPLES_MARKER = "torch"  # the environment that has it is the examples environment
-# What the Hub card must not tell a visitor of the Hub page to run: the repository's environments, examples,
-# benchmarks and tools are not in the Hub repository.
+# What the Hub card must not tell a visitor of the dataset's page to run: the environments, examples, benchmarks and
+# tools are the source tree's, in the Hub repository's `script` branch, and docs/ (whose note says so) runs them.
 DEVELOPMENT_MENTIONS = (".venv", "examples/", "benchmarks/", "tools.")
+# A file, or a module run with -m, that the card or docs/ names: `tools/export.py`, `-m examples.find_label_issues`.
+NAMED_FILE = re.compile(r"(?<![\w./-])((?:\.ci|benchmarks|docs|dummy|examples|images|legacy|tests|tools)/[\w./-]*\w)")
+NAMED_MODULE = re.compile(r"-m\s+((?:benchmarks|examples|tools)\.\w+)")
 
 
 def card_text() -> str:
@@ -398,6 +402,26 @@ def test_the_hub_card_sends_no_visitor_to_development_commands(snippet_dir):
     hub_card = (snippet_dir / "build" / "hub" / "README.md").read_text(encoding="utf-8")
     found = {mention: hub_card.count(mention) for mention in DEVELOPMENT_MENTIONS if mention in hub_card}
     assert not found, f"the Hub card mentions what only the repository holds: {found}"
+
+
+def test_every_file_that_the_card_and_docs_name_is_in_the_script_branch():
+    """On the Hub, the documents send their readers to the source tree in the `script` branch, which holds exactly
+    the files git tracks (tools.publish): each file or module they name is one of them, or a folder of them (X: a
+    placeholder)."""
+    tracked = set(tracked_files())
+    named = {}
+    for path in [CARD, *DOCS]:
+        text = path.read_text(encoding="utf-8")
+        names = NAMED_FILE.findall(text) + [m.replace(".", "/") + ".py" for m in NAMED_MODULE.findall(text)]
+        for name in names:
+            named.setdefault(name, path.relative_to(REPO).as_posix())
+    assert "examples/train_transformers.py" in named and "tools/export.py" in named
+    missing = {
+        name: document
+        for name, document in named.items()
+        if name not in tracked and not any(t.startswith(f"{name}/") for t in tracked) and Path(name).stem != "X"
+    }
+    assert not missing, f"named but not in the source tree: {missing}"
 
 
 # The streaming snippets whose own process reads (in the others, DataLoader workers read).

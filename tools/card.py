@@ -20,11 +20,13 @@ from tools import layout
 from tools.common import REPO
 
 CARD = REPO / "README.md"
-# Under the title of each document of docs/ on the Hub, whose visitors have the data but not the code.
+# Under the title of each document of docs/ on the Hub: where the code it names is, and where its commands run.
 HUB_DOCUMENT_NOTE = (
-    "> This page documents how the dataset here was built and measured. Its commands run in a clone of the source "
-    "repository that builds it (its tools, tests, examples and benchmarks); this Hub repository holds the data, the "
-    "card with these pages, and the loading script in its `script` branch."
+    "> On the Hub, this repository's `main` branch holds the export: the Parquet files, the card and these pages, "
+    "as `tools/export.py` writes them. The code that this page names (builder, tools, tests, examples, benchmarks) is "
+    "the source tree that built the export, in the repository's `script` branch. Its commands run in a Git clone of "
+    "that branch (`git clone --branch script` and this repository's URL), with the official archives beside it: "
+    "[the source tree on the Hub](development.md#the-source-tree-on-the-hub)."
 )
 # Card text between these marker lines is for the repository only (setup commands): the Hub card leaves it out.
 REPO_ONLY = re.compile(r"^<!-- repo-only -->\n.*?^<!-- /repo-only -->\n\n?", re.MULTILINE | re.DOTALL)
