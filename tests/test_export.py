@@ -29,7 +29,9 @@ def digests(folder):
 
 
 def parquet_names(folder):
-    return [name for name in files_of(folder) if name.endswith(".parquet")]
+    """The Parquet files of the configs (not label_probabilities.parquet, a file the card links to)."""
+    data_folders = tuple(f"{data_folder}/" for data_folder in layout.DATA_FOLDERS.values())
+    return [name for name in files_of(folder) if name.endswith(".parquet") and name.startswith(data_folders)]
 
 
 def copy_export(sample_export, tmp_path):
