@@ -1,4 +1,5 @@
-"""tools.export as a user runs it: in its own process, with the errors a user can make."""
+"""tools.export as a user runs it, with the errors a user can make: in its own process, and the refusals before any
+work through its `main` in this process (a new process spends seconds importing datasets before it refuses)."""
 
 import os
 import re
@@ -9,6 +10,7 @@ import sys
 import pytest
 
 from tests.fixtures import REPO, SAMPLE_DIR, serve_directory
+from tools import export as export_tool
 
 OFFLINE = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
 
@@ -25,6 +27,20 @@ def run(args, env=None, cwd=REPO, timeout=600):
 
 def export(*args, env=None):
     return run(["-m", "tools.export", *args], env=env)
+
+
+def export_here(args, monkeypatch, capsys):
+    """Run tools.export's `main` in this process, from the repository, with no token and no --debug; return
+    (exit code, stdout, stderr)."""
+    monkeypatch.chdir(REPO)
+    monkeypatch.setenv("HF_TOKEN", "")
+    monkeypatch.delenv("FASHION_MNIST_DEBUG", raising=False)
+    try:
+        code = export_tool.main(args)
+    except SystemExit as stop:  # a usage error, from argparse
+        code = stop.code
+    stdout, stderr = capsys.readouterr()
+    return code, stdout, stderr
 
 
 LOAD_FASHION_MNIST = """
@@ -171,12 +187,9 @@ def one_error(stderr):
 
 
 @pytest.fixture
-def earlier_export(tmp_path):
-    """A folder written by an earlier `tools.export --sample`."""
-    out = tmp_path / "hub"
-    code, _, stderr = export("--sample", "--out", str(out), "--cache-dir", str(tmp_path / "cache"), env=OFFLINE)
-    assert code == 0, stderr
-    return out
+def earlier_export(tmp_path, sample_export):
+    """A folder written by an earlier `tools.export --sample`: a copy of the session's sample export."""
+    return shutil.copytree(sample_export[1], tmp_path / "hub", symlinks=True)
 
 
 def out_refusals(tmp_path, earlier_export):
@@ -256,12 +269,14 @@ OUT_REFUSALS = [
 
 
 @pytest.mark.parametrize("case", OUT_REFUSALS)
-def test_an_out_that_is_not_the_tools_own_is_refused_before_any_work(case, tmp_path, earlier_export):
+def test_an_out_that_is_not_the_tools_own_is_refused_before_any_work(
+    case, tmp_path, earlier_export, monkeypatch, capsys
+):
     args, kept, message = out_refusals(tmp_path, earlier_export)[case]
     kept.mkdir(exist_ok=True)
     before = tree(kept)
     cache_before = tree(tmp_path / "cache")
-    code, stdout, stderr = export(*args, env=OFFLINE)
+    code, stdout, stderr = export_here(args, monkeypatch, capsys)
     assert code == 1
     assert re.search(r"^tools\.export: error: Refusing to write --out .*" + message, one_error(stderr))
     assert "Getting" not in stderr and "Wrote" not in stdout, "refused before building"
@@ -343,13 +358,13 @@ def flag_refusals(tmp_path):
         "--push a bad repository id",
     ],
 )
-def test_a_flag_combination_that_cannot_work_is_refused_up_front(case, tmp_path):
+def test_a_flag_combination_that_cannot_work_is_refused_up_front(case, tmp_path, monkeypatch, capsys):
     args, expected_code, message = flag_refusals(tmp_path)[case]
     if "--out" not in args:
         args = [*args, "--out", str(tmp_path / "hub")]
     if "--cache-dir" not in args:
         args = [*args, "--cache-dir", str(tmp_path / "cache")]
-    code, _, stderr = export(*args, env={**OFFLINE, "HF_TOKEN": ""})
+    code, _, stderr = export_here(args, monkeypatch, capsys)
     assert code == expected_code
     assert re.search(message, one_error(stderr))
     assert "Getting" not in stderr

@@ -17,11 +17,16 @@ SPLITS = [split.split for split in fm.OFFICIAL_SPLITS]
 # Brute force, written here without the search's code: every pair's sum of absolute differences.
 
 
-def brute_force_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """(len(a), len(b)) matrix of sum |a[i] - b[j]| over pixels, in int64."""
-    a = a.reshape(len(a), -1).astype(np.int32)
-    b = b.reshape(len(b), -1).astype(np.int32)
-    return np.stack([np.abs(b - row).sum(axis=1) for row in a]) if len(a) else np.zeros((0, len(b)), np.int64)
+def brute_force_distances(a: np.ndarray, b: np.ndarray, block: int = 2048) -> np.ndarray:
+    """(len(a), len(b)) matrix of sum |a[i] - b[j]| over pixels, in int64; b is taken `block` rows at a time, which
+    keeps the differences in the CPU's cache (several times faster than all of b at once)."""
+    a = a.reshape(len(a), -1).astype(np.int16)
+    b = b.reshape(len(b), -1).astype(np.int16)
+    distances = np.zeros((len(a), len(b)), np.int64)
+    for start in range(0, len(b), block):
+        for i, row in enumerate(a):
+            distances[i, start : start + block] = np.abs(b[start : start + block] - row).sum(axis=1, dtype=np.int64)
+    return distances
 
 
 def brute_force_pairs(a: np.ndarray, b: np.ndarray | None, limit: int) -> set[tuple[int, int, int]]:
