@@ -144,10 +144,9 @@ def duplicates_table(within: dict[str, Duplicates], across: Duplicates) -> str:
     return common.markdown_table(["comparison", *header], rows)
 
 
-def card_tables(data_dir: Path, splits: dict | None = None) -> dict[str, str]:
-    """Heading -> markdown table, for every generated table of the card; `splits`: those of the archives in
-    `data_dir`, read already."""
-    splits = common.load_official(data_dir) if splits is None else splits
+def card_tables(data_dir: Path, splits: dict) -> dict[str, str]:
+    """Heading -> markdown table, for every generated table of the card, from the archives in `data_dir` and their
+    `splits` (common.load_official)."""
     (train_images, train_labels), (test_images, test_labels) = splits["train"], splits["test"]
     return {
         ARCHIVES_HEADING: archives_table(data_dir),

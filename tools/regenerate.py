@@ -97,7 +97,7 @@ def generate(data_dir: Path, found: dict | None = None, exported: tuple | None =
     }
     pictures = {
         nd.PICTURE: nd.picture_bytes(splits, found),
-        sample_grid.OUT: sample_grid.make(data_dir, splits),
+        sample_grid.OUT: sample_grid.make(splits),
         li.PICTURE: li.picture_bytes(splits, candidates),
     }
     return {**{path: text.encode("utf-8") for path, text in texts.items()}, **pictures, **sample_archives(splits)}

@@ -6,8 +6,6 @@ no smoothing. The same archives and Pillow release give the same bytes. The PNG'
 records which training image each tile is, for tests/test_sample_grid.py to check against the archives.
 """
 
-from pathlib import Path
-
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
@@ -47,9 +45,9 @@ def draw(images: np.ndarray, rows: list[list[int]]) -> Image.Image:
     return grid
 
 
-def make(data_dir: Path, splits: dict | None = None) -> bytes:
-    """The picture's bytes, from the verified official archives in `data_dir` (`splits`: read already)."""
-    images, labels = (common.load_official(data_dir) if splits is None else splits)[SPLIT]
+def make(splits: dict) -> bytes:
+    """The picture's bytes, from the official splits (common.load_official)."""
+    images, labels = splits[SPLIT]
     rows = pick(labels)
     source = {"split": SPLIT, "scale": SCALE, "classes": fm.CLASS_NAMES, "indices": rows}
     return pictures.png_bytes(draw(images, rows), source)
