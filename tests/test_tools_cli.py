@@ -203,6 +203,8 @@ def test_a_signal_during_the_renames_waits_until_every_file_is_in_place(tmp_path
         os.kill(os.getpid(), signal.SIGINT)
 
     monkeypatch.setattr(paths.os, "replace", replace_then_signal)
+    # Python's own SIGINT handler, whatever the run started with (a shell starts background jobs with SIGINT ignored).
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     # Another thread, as in a process serving files: a process-directed signal may be delivered to it.
     done = threading.Event()
     other = threading.Thread(target=done.wait, daemon=True)
@@ -212,6 +214,7 @@ def test_a_signal_during_the_renames_waits_until_every_file_is_in_place(tmp_path
             paths.write_files({first: b"new first", second: b"new second"})
     finally:
         done.set()
+        signal.signal(signal.SIGINT, previous)
     assert (first.read_bytes(), second.read_bytes()) == (b"new first", b"new second")
     assert listing(tmp_path) == ["first.csv", "second.png"]
 
