@@ -258,8 +258,11 @@ def run(args) -> None:
     if not args.reuse:
         outputs["--probabilities"] = args.probabilities
     checked = {option: paths.check_output_file(path, option) for option, path in outputs.items()}
-    if len(set(checked.values())) < len(checked):
-        raise cli.UserError(f"{' and '.join(f'{o} {p}' for o, p in outputs.items())}: give a different file to each")
+    # With --reuse the probabilities file is read, not written: no output may replace it either.
+    files = {**checked, "--probabilities": probabilities_path.resolve()}
+    if len(set(files.values())) < len(files):
+        named = {**outputs, "--probabilities": args.probabilities}
+        raise cli.UserError(f"{' and '.join(f'{o} {p}' for o, p in named.items())}: give a different file to each")
     data_dir = paths.check_data_dir(args.data_dir)
     splits = common.load_official(data_dir)
     if args.reuse:

@@ -116,6 +116,21 @@ def test_reuse_ranks_saved_probabilities_and_writes_the_file_and_the_picture(tmp
     assert (tmp_path / "issues.png").read_bytes() == li.picture_bytes(splits, candidates)
 
 
+def test_no_output_may_replace_the_probabilities_file_that_reuse_reads(tmp_path):
+    probabilities = tmp_path / "probabilities.parquet"
+    probabilities.write_bytes(b"the probabilities")
+    command = [sys.executable, "-m", "examples.find_label_issues", "--reuse", "--probabilities", str(probabilities)]
+    command += ["--issues-out", str(probabilities), "--picture-out", str(tmp_path / "issues.png")]
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1
+    assert done.stderr == (
+        f"examples.find_label_issues: error: --issues-out {probabilities} and --picture-out {tmp_path / 'issues.png'} "
+        f"and --probabilities {probabilities}: give a different file to each\n"
+    )
+    assert probabilities.read_bytes() == b"the probabilities"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["probabilities.parquet"]
+
+
 @pytest.mark.real
 def test_reuse_refuses_probabilities_of_the_wrong_shape(tmp_path):
     from tools import label_issues as li
