@@ -266,9 +266,6 @@ def test_the_command_on_the_sample_prints_a_summary(tmp_path, capsys):
     assert f"Wrote {out}" in printed
     assert "train: 60 examples" in printed
     assert "test: 40 examples" in printed
-    counts = np.bincount(archive_arrays(SAMPLE_DIR, "train")[1], minlength=10)
-    for label, name in enumerate(fm.CLASS_NAMES):
-        assert f"{label} {name:<16} {counts[label]:>6,}" in printed
     assert f'datasets.load_dataset("{out}")' in printed
 
 

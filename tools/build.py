@@ -9,13 +9,9 @@ import hashlib
 from pathlib import Path
 
 import fashion_mnist as fm
-from tools import cli
 from tools.common import REPO
 
 DEFAULT_CACHE = REPO / "build" / "cache"
-SAMPLE_ARCHIVES = REPO / fm.SAMPLE_DIR
-# The folders that a build writes in its cache: each dataset's, and the download manager's.
-CACHE_FOLDERS = ("fashion_mnist", fm.SAMPLE_DATASET_NAME, "downloads")
 
 
 def build(
@@ -46,30 +42,3 @@ def build_configs(sample=False, data_dir=None, base_urls=None, cache_dir=DEFAULT
         return {"fashion_mnist": build("sample", **common), "arrays": build("sample", arrays=True, **common)}
     return {"fashion_mnist": build("fashion_mnist", **common), "arrays": build("arrays", **common)}
 
-
-def archive_folders(data_dir=None) -> list[tuple[Path, str]]:
-    """The folders of archives that a build reads and never writes, resolved, each with what it is."""
-    folders = [(SAMPLE_ARCHIVES, "the sample archives")]
-    if data_dir:
-        folders.append((Path(data_dir).resolve(), "the archives of --data-dir"))
-    return folders
-
-
-def check_cache_dir(cache_dir: Path, data_dir=None) -> None:
-    """`UserError` unless a build may write in `cache_dir`: not a file, not the repository, not among the archives it
-    reads, not above them in a folder the build writes."""
-    if cache_dir.exists() and not cache_dir.is_dir():
-        raise cli.UserError(f"--cache-dir {cache_dir} is a file, not a folder")
-    cache = cache_dir.resolve()
-    where = "the repository" if cache == REPO else None
-    for folder, what in archive_folders(data_dir):
-        if cache.is_relative_to(folder):
-            where = f"in {what} ({folder})"
-        for written in (cache / name for name in CACHE_FOLDERS):
-            if folder.is_relative_to(written):
-                where = f"above {what} ({folder}), in {written}, which the build writes"
-    if where:
-        raise cli.UserError(
-            f"--cache-dir {cache} is {where}: the cache would be written among those files. "
-            f"Give a folder of its own (default: {DEFAULT_CACHE})"
-        )

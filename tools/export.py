@@ -17,7 +17,6 @@ import json
 import logging
 import os
 import sys
-from collections import Counter
 from pathlib import Path
 
 import pyarrow as pa
@@ -27,8 +26,8 @@ from huggingface_hub.utils import validate_repo_id
 
 import fashion_mnist as fm
 from tools import card, cli, layout, parquet, paths, publish
-from tools.build import DEFAULT_CACHE, archive_folders, build_configs, check_cache_dir
-from tools.common import EXPORT_FOLDER, REPO
+from tools.build import DEFAULT_CACHE, build_configs
+from tools.common import EXPORT_FOLDER
 from tools.verify import VerificationError, verify_folder
 
 PROG = "tools.export"
@@ -40,22 +39,10 @@ class ExportError(cli.UserError):
     """A request this command refuses or cannot carry out, with the reason."""
 
 
-def check_out(out: Path, data_dir=None, cache_dir=None) -> None:
-    """Raise `ExportError` unless this tool may write `out`: nothing yet, an empty folder, or an earlier export by this
-    tool that holds nothing else; and not a folder that is, holds or sits in one the export reads."""
+def check_out(out: Path) -> None:
+    """Raise `ExportError` unless this tool may replace `out`: nothing yet, an empty folder, or an earlier export by
+    this tool that holds nothing else. Any other folder (the repository, the archives, the cache) is refused."""
     out = Path(out).absolute()
-    resolved = out.resolve()
-    protected = [(REPO, "the repository"), *archive_folders(data_dir)]
-    if cache_dir:
-        cache = Path(cache_dir).resolve()
-        protected.append((cache, "the cache of --cache-dir"))
-        if resolved.is_relative_to(cache) and resolved != cache:
-            raise ExportError(f"Refusing to write --out {out}: it is inside the cache ({cache}).")
-    for folder, what in protected:
-        if resolved == folder:
-            raise ExportError(f"Refusing to write --out {out}: it is {what}.")
-        if folder.is_relative_to(resolved):
-            raise ExportError(f"Refusing to write --out {out}: it holds {what} ({folder}).")
     if out.is_symlink():
         raise ExportError(f"Refusing to write --out {out}: it is a symbolic link. Give the folder itself.")
     if out.exists() and not out.is_dir():
@@ -140,13 +127,11 @@ def write_folder(builders: dict, out: Path, before_swap=None, build=None) -> Pat
 
 
 def summary(builder, out: Path) -> str:
-    """Splits, examples per class, where the folder is and how to load it."""
-    names = builder.info.features["label"].names
-    lines = [f"Wrote {out}"]
-    for name, split in builder.as_dataset().items():
-        per_class = Counter(split["label"])
-        lines.append(f"  {name}: {split.num_rows:,} examples")
-        lines += [f"    {label} {names[label]:<16} {per_class[label]:>6,}" for label in range(len(names))]
+    """The splits, where the folder is and how to load it."""
+    lines = [
+        f"Wrote {out}",
+        *(f"  {name}: {split.num_examples:,} examples" for name, split in builder.info.splits.items()),
+    ]
     lines.append(f'Load it with: datasets.load_dataset("{out}")')
     lines.append(f'The images as uint8 arrays: datasets.load_dataset("{out}", "arrays")')
     return "\n".join(lines)
@@ -239,8 +224,7 @@ def pusher(args):
 def export(args) -> None:
     if args.data_dir is not None:
         paths.check_data_dir(args.data_dir)
-    check_cache_dir(args.cache_dir, args.data_dir)
-    check_out(args.out, args.data_dir, args.cache_dir)
+    check_out(args.out)
     builders = {}
 
     def build():  # with --out locked: a second export to it is refused before it builds
