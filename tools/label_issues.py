@@ -1,9 +1,7 @@
-"""Label issues: the out-of-sample probabilities file, the candidates file, its picture and the card's counts.
+"""Label issues: the probabilities and candidates files, their picture, and the tables and card item that count them.
 
-examples/find_label_issues.py trains the models and finds the candidates (it needs PyTorch and cleanlab) and writes
-the files through this module; this module needs neither, so the tests of the main environment check the shipped
-files against each other and the archives, redraw the picture and recount the card. docs/label-issues.md explains
-the method and the numbers.
+examples/find_label_issues.py (PyTorch, cleanlab) finds the candidates and writes the files with this module, which
+needs neither. docs/label-issues.md explains the method and the numbers.
 """
 
 import collections
@@ -27,8 +25,7 @@ REVIEW_FILE = common.REPO / "label_review.csv"
 VERDICTS = ("clearly wrong", "ambiguous", "label right")
 PICTURE = common.REPO / "images" / "label_issues.png"
 
-# `given_label_probability` is the candidate's score: the out-of-sample probability of its given label (low: likely
-# wrong); written with SCORE_DIGITS significant digits, enough that no two candidates of a split tie.
+# The last column is the score, written with SCORE_DIGITS significant digits: no two candidates of a split tie.
 CSV_HEADER = ("split", "index", "label", "label_name", "likely_label", "likely_label_name", "given_label_probability")
 SPLIT_ORDER = ("test", "train")
 SCORE_DIGITS = 6
@@ -45,9 +42,8 @@ PICTURE_COLUMNS = 10
 
 @dataclasses.dataclass(frozen=True)
 class Candidate:
-    """One example whose given label is likely wrong: its `split` and `index` (row in that split, in the
-    archives' order), the given `label`, the `likely_label` (the model's most probable class) and `score`, the
-    probability that the models give the given label (low: likely wrong)."""
+    """An example whose given `label` is likely wrong. `index`: its row in `split`, in archive order. `likely_label`:
+    the models' most probable class. `score`: the probability they give the given label (low: likely wrong)."""
 
     split: str
     index: int
@@ -78,29 +74,20 @@ def csv_text(candidates: list[Candidate]) -> str:
 
 def read_candidates(path: Path = ISSUES_FILE) -> list[Candidate]:
     with open(path, newline="", encoding="utf-8") as file:
-        rows = list(csv.DictReader(file))
-    return [
-        Candidate(
-            row["split"], int(row["index"]), int(row["label"]), int(row["likely_label"]), float(row[CSV_HEADER[-1]])
-        )
-        for row in rows
-    ]
-
-
-# The probabilities file: one row per example, test first, each split in the archives' order.
+        rows = list(csv.reader(file))[1:]  # the columns of CSV_HEADER
+    return [Candidate(split, int(i), int(label), int(likely), float(p)) for split, i, label, _, likely, _, p in rows]
 
 
 def probabilities_bytes(labels: dict[str, np.ndarray], probabilities: dict[str, np.ndarray]) -> bytes:
-    """The Parquet file of every example's out-of-sample probabilities: `split`, `index`, the given `label`, then one
-    float32 column per class, named by the class."""
-    columns = {"split": [], "index": [], "label": []}
-    for split in SPLIT_ORDER:
-        columns["split"] += [split] * len(labels[split])
-        columns["index"].append(np.arange(len(labels[split]), dtype=np.int32))
-        columns["label"].append(labels[split].astype(np.int8))
-    columns["index"], columns["label"] = np.concatenate(columns["index"]), np.concatenate(columns["label"])
+    """The Parquet file of every example's out-of-sample probabilities, one row per example, test first, each split in
+    archive order: `split`, `index`, the given `label`, then one float32 column per class, named by the class."""
     stacked = np.concatenate([probabilities[split] for split in SPLIT_ORDER]).astype(np.float32)
-    columns.update({name: stacked[:, k] for k, name in enumerate(fm.CLASS_NAMES)})
+    columns = {
+        "split": [split for split in SPLIT_ORDER for _ in labels[split]],
+        "index": np.concatenate([np.arange(len(labels[split]), dtype=np.int32) for split in SPLIT_ORDER]),
+        "label": np.concatenate([labels[split] for split in SPLIT_ORDER]).astype(np.int8),
+        **{name: stacked[:, k] for k, name in enumerate(fm.CLASS_NAMES)},
+    }
     out = pa.BufferOutputStream()
     # Byte-stream splitting, not dictionaries, for the floats: the file is two thirds of the size.
     options = {"use_dictionary": ["split"], "use_byte_stream_split": list(fm.CLASS_NAMES), "write_statistics": False}
@@ -109,19 +96,19 @@ def probabilities_bytes(labels: dict[str, np.ndarray], probabilities: dict[str, 
 
 
 def read_probabilities(path: Path = PROBABILITIES_FILE) -> tuple[dict, dict]:
-    """(labels, probabilities): split -> the given labels, and split -> the (n, 10) float32 probabilities, as
-    `probabilities_bytes` wrote them."""
+    """The file that `probabilities_bytes` writes, as (labels, probabilities): split -> the given labels, and split ->
+    the (n, 10) float32 probabilities."""
     table = pq.read_table(path)
     if table.column_names != ["split", "index", "label", *fm.CLASS_NAMES]:
         raise ValueError(f"its columns are {table.column_names}")
-    split = table["split"].to_numpy(zero_copy_only=False)
+    split, index, label = (table[name].to_numpy(zero_copy_only=False) for name in ("split", "index", "label"))
     stacked = np.stack([table[name].to_numpy() for name in fm.CLASS_NAMES], axis=1)
     labels, probabilities = {}, {}
     for name in SPLIT_ORDER:
         rows = split == name
-        if not np.array_equal(table["index"].to_numpy()[rows], np.arange(rows.sum())):
+        if not np.array_equal(index[rows], np.arange(rows.sum())):
             raise ValueError(f"its {name} rows are not indices 0, 1, 2, ... in order")
-        labels[name], probabilities[name] = table["label"].to_numpy()[rows], stacked[rows]
+        labels[name], probabilities[name] = label[rows], stacked[rows]
     return labels, probabilities
 
 
@@ -129,7 +116,6 @@ def read_probabilities(path: Path = PROBABILITIES_FILE) -> tuple[dict, dict]:
 
 
 def counts_table(candidates: list[Candidate], num_examples: dict[str, int]) -> str:
-    """Per split: examples, candidates, and their share."""
     found = collections.Counter(c.split for c in candidates)
     rows = [
         [split, f"{num_examples[split]:,}", f"{found[split]:,}", f"{100 * found[split] / num_examples[split]:.2f} %"]
@@ -138,24 +124,23 @@ def counts_table(candidates: list[Candidate], num_examples: dict[str, int]) -> s
     return common.markdown_table(["split", "examples", "candidates", "share"], rows)
 
 
-def common_pairs(candidates: list[Candidate], shown: int) -> list[tuple[int, int, int, int]]:
-    """(given label, likely label, test count, train count) of the `shown` most common pairs over both splits,
-    by count, then label."""
-    by_split = {split: collections.Counter() for split in SPLIT_ORDER}
-    for c in candidates:
-        by_split[c.split][c.label, c.likely_label] += 1
-    total = by_split["test"] + by_split["train"]
+def common_pairs(candidates: list[Candidate], shown: int) -> list[tuple[str, str, int, int]]:
+    """The `shown` most common (given label, likely label) pairs over both splits, by count, then labels: their class
+    names and their counts in test and in train."""
+    total = collections.Counter((c.label, c.likely_label) for c in candidates)
+    count = collections.Counter((c.label, c.likely_label, c.split) for c in candidates)
     ranked = sorted(total, key=lambda pair: (-total[pair], pair))[:shown]
+    names = fm.CLASS_NAMES
     return [
-        (label, likely, by_split["test"][label, likely], by_split["train"][label, likely]) for label, likely in ranked
+        (names[given], names[likely], count[given, likely, "test"], count[given, likely, "train"])
+        for given, likely in ranked
     ]
 
 
 def common_pairs_table(candidates: list[Candidate]) -> str:
-    """The most common (given label, likely label) pairs over both splits, with the count in each split."""
     rows = [
-        [fm.CLASS_NAMES[label], fm.CLASS_NAMES[likely], f"{test:,}", f"{train:,}"]
-        for label, likely, test, train in common_pairs(candidates, COMMON_PAIRS_SHOWN)
+        [given, likely, f"{test:,}", f"{train:,}"]
+        for given, likely, test, train in common_pairs(candidates, COMMON_PAIRS_SHOWN)
     ]
     return common.markdown_table(["given label", "likely label", "test", "train"], rows)
 
@@ -163,11 +148,9 @@ def common_pairs_table(candidates: list[Candidate]) -> str:
 def card_bullet(candidates: list[Candidate], num_examples: dict[str, int]) -> str:
     """The card's item of Other Known Limitations: the counts, the most common pairs, the links and the picture."""
     found = collections.Counter(c.split for c in candidates)
-    pairs = common_pairs(candidates, CARD_PAIRS_SHOWN)
-    (label, likely, test, train), rest = pairs[0], pairs[1:]
-    most_common = f"{fm.CLASS_NAMES[label]} → {fm.CLASS_NAMES[likely]} ({test:,} test, {train:,} train)"
-    for label, likely, test, train in rest:
-        most_common += f", {fm.CLASS_NAMES[label]} → {fm.CLASS_NAMES[likely]} ({test:,}, {train:,})"
+    (given, likely, test, train), *rest = common_pairs(candidates, CARD_PAIRS_SHOWN)
+    pairs = [f"{given} → {likely} ({test:,} test, {train:,} train)"]
+    pairs += [f"{given} → {likely} ({test:,}, {train:,})" for given, likely, test, train in rest]
     with open(REVIEW_FILE, newline="", encoding="utf-8") as file:
         verdicts = [row["verdict"] for row in csv.DictReader(file)]
     review = ", ".join(f"{verdicts.count(verdict)} {verdict}" for verdict in VERDICTS)
@@ -176,34 +159,30 @@ def card_bullet(candidates: list[Candidate], num_examples: dict[str, int]) -> st
         "out-of-sample probabilities ([`label_probabilities.parquet`](label_probabilities.parquet)) flags "
         f"{found['test']:,} of the {num_examples['test']:,} test labels and {found['train']:,} of the "
         f"{num_examples['train']:,} training labels ([`label_issues.csv`](label_issues.csv)); most often (given → "
-        f"likely) {most_common}. One reviewer ([`label_review.csv`](label_review.csv)), on the {len(verdicts)} "
+        f"likely) {', '.join(pairs)}. One reviewer ([`label_review.csv`](label_review.csv)), on the {len(verdicts)} "
         f"lowest-scored test candidates: {review}. More: [Label issues](docs/label-issues.md)."
     )
-    # Class names are not split across lines.
+    # A class name stays on one line: "T - shirt / top" cut after "T" would start a nested list with "- shirt".
     for name in fm.CLASS_NAMES:
         text = text.replace(name, name.replace(" ", "\0"))
     lines = textwrap.wrap(text, CARD_WIDTH, initial_indent="- ", subsequent_indent="  ", break_on_hyphens=False)
-    lines = [line.replace("\0", " ") for line in lines]
     picture = "![Test and training images whose label is most likely wrong: index, given and likely label, probability]"
-    return "\n".join([*lines, f"  {picture}(images/label_issues.png)"])
+    return "\n".join([*lines, f"  {picture}(images/label_issues.png)"]).replace("\0", " ")
 
 
 # The picture.
 
 
 def picture_bytes(splits: dict, candidates: list[Candidate]) -> bytes:
-    """The lowest scores of each split: each candidate's image from the archives, with split and index, given label,
-    likely label and score."""
+    """The candidates of each split with the lowest scores: image, split and index, given and likely label, score."""
     sections = []
     for split in SPLIT_ORDER:
         ranked = sorted((c for c in candidates if c.split == split), key=sort_key)
         title = f"{split}: the {len(ranked[: SHOWN[split]])} lowest scores of {len(ranked):,} candidates"
         title += " (pixels at 0 shown grey)" * (split == SPLIT_ORDER[0])
         sections.append((title, [([splits[split][0][c.index]], caption(c)) for c in ranked[: SHOWN[split]]]))
-    text_width = max(
-        int(pictures.FONT.getlength(line)) for _, cells in sections for _, lines in cells for line in lines
-    )
-    cell_width = max(SCALE * fm.IMAGE_SIDE, text_width) + pictures.GAP
+    widest = max(pictures.FONT.getlength(line) for _, cells in sections for _, caption in cells for line in caption)
+    cell_width = max(SCALE * fm.IMAGE_SIDE, int(widest)) + pictures.GAP
     return pictures.png_bytes(pictures.sheet(sections, PICTURE_COLUMNS, cell_width, SCALE, pictures.GREY))
 
 
