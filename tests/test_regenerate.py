@@ -39,22 +39,29 @@ TEXT = "# A\n\n| a | b |\n| --- | --- |\n| 1 | 2 |\n\ntext\n\n| c |\n| --- |\n| 
 def test_put_replaces_the_table_with_the_same_header_and_nothing_else():
     table = "| a | b |\n| --- | --- |\n| 5 | 6 |\n| 7 | 8 |"
     expected = "# A\n\n| a | b |\n| --- | --- |\n| 5 | 6 |\n| 7 | 8 |\n\ntext\n\n| c |\n| --- |\n| 3 |\n"
-    assert rg.put(TEXT, table, REPO / "README.md") == expected
+    assert rg.put(TEXT, [table], REPO / "README.md") == expected
 
 
 @pytest.mark.parametrize(("text", "count"), [(TEXT.replace("| a | b |", "| a | x |"), 0), (TEXT + TEXT, 2)])
 def test_put_refuses_a_header_found_other_than_once(text, count):
     message = rf"^README\.md has {count} tables with the header \| a \| b \|, not one$"
     with pytest.raises(cli.UserError, match=message):
-        rg.put(text, "| a | b |\n| --- | --- |\n| 5 | 6 |", REPO / "README.md")
+        rg.put(text, ["| a | b |\n| --- | --- |\n| 5 | 6 |"], REPO / "README.md")
 
 
 def test_put_replaces_an_item_with_its_continuation_lines():
     text = "- **One:** old\n  more old\n- **Two:** kept\n  kept too\n"
     new = "- **One:** new\n  on\n  three lines"
-    assert rg.put(text, new, REPO / "README.md", "item") == new + "\n- **Two:** kept\n  kept too\n"
+    assert rg.put(text, [new], REPO / "README.md") == new + "\n- **Two:** kept\n  kept too\n"
     with pytest.raises(cli.UserError, match=r"^README\.md has 0 list items that start with - \*\*Three"):
-        rg.put(text, "- **Three:** new", REPO / "README.md", "item")
+        rg.put(text, ["- **Three:** new"], REPO / "README.md")
+
+
+def test_put_puts_each_block_in_turn_tables_and_items_alike():
+    text = "- **One:** old\n  more old\n\n" + TEXT
+    blocks = ["| c |\n| --- |\n| 4 |", "- **One:** new", "| a | b |\n| --- | --- |\n| 9 | 9 |"]
+    expected = "- **One:** new\n\n# A\n\n| a | b |\n| --- | --- |\n| 9 | 9 |\n\ntext\n\n| c |\n| --- |\n| 4 |\n"
+    assert rg.put(text, blocks, REPO / "README.md") == expected
 
 
 # The command line, on files made here.

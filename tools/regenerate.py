@@ -3,11 +3,8 @@
     .venv/bin/python -m tools.regenerate            # rewrites what differs
     .venv/bin/python -m tools.regenerate --check    # writes nothing: lists what differs, exit 1 if anything does
 
-Each generator keeps its own module (docs/development.md lists what each makes): the card's YAML and
-dataset_infos.json from a build (tools.record_infos), the card's tables (tools.card_stats), the near-duplicate files
-and tables (tools.near_duplicates), the pictures (tools.sample_grid, tools.label_issues from the committed
-label_issues.csv) and the sample archives in dummy/. This command calls them all and writes what differs at once,
-every file whole. tests/test_regenerate.py runs it on the real archives and compares.
+Each generator keeps its own module (docs/development.md lists them and what each makes). This command calls them all
+and writes what differs at once, every file whole. tests/test_regenerate.py runs it on the real archives and compares.
 """
 
 import difflib
@@ -16,7 +13,7 @@ import sys
 from pathlib import Path
 
 import fashion_mnist as fm
-from tools import card_stats, cli, common, paths, record_infos, sample_grid
+from tools import card_stats, cli, common, paths, pictures, record_infos
 from tools import label_issues as li
 from tools import near_duplicates as nd
 from tools.card import CARD
@@ -34,26 +31,25 @@ def relative(path: Path) -> str:
     return path.relative_to(common.REPO).as_posix()
 
 
-# The blocks that regenerate replaces in a markdown file: what names one in its first line, how its continuation lines
-# start, and how an error speaks of it.
-BLOCKS = {
-    "table": (re.compile(r".*"), "|", "tables with the header"),  # named by its whole header row
-    "item": (re.compile(r"- \*\*[^*]+"), "  ", "list items that start with"),  # named by its bold title
-}
+# What names a block in its first line: a list item's bold title, or the whole line (a table's header row).
+NAME = re.compile(r"- \*\*[^*]+|.*")
 
 
-def put(text: str, block: str, path: Path, kind: str = "table") -> str:
-    """`text` with the one block of `kind` (a key of BLOCKS) that has `block`'s name replaced by `block`."""
-    naming, continuation, described = BLOCKS[kind]
-    name = naming.match(block)[0]
-    lines = text.split("\n")
-    starts = [i for i, line in enumerate(lines) if (match := naming.match(line)) and match[0] == name]
-    if len(starts) != 1:
-        raise cli.UserError(f"{relative(path)} has {len(starts)} {described} {name}, not one")
-    end = starts[0] + 1
-    while end < len(lines) and lines[end].startswith(continuation):
-        end += 1
-    return "\n".join([*lines[: starts[0]], block, *lines[end:]])
+def put(text: str, blocks: list[str], path: Path) -> str:
+    """`text` with each block in place of the one block of its name. A table goes on over the lines that start with
+    "|", a list item over the lines indented by two spaces."""
+    for block in blocks:
+        name, table = NAME.match(block)[0], block.startswith("|")
+        lines = text.split("\n")
+        starts = [i for i, line in enumerate(lines) if NAME.match(line)[0] == name]
+        if len(starts) != 1:
+            kind = "tables with the header" if table else "list items that start with"
+            raise cli.UserError(f"{relative(path)} has {len(starts)} {kind} {name}, not one")
+        end = starts[0] + 1
+        while end < len(lines) and lines[end].startswith("|" if table else "  "):
+            end += 1
+        text = "\n".join([*lines[: starts[0]], block, *lines[end:]])
+    return text
 
 
 def sample_archives(splits: dict) -> dict[Path, bytes]:
@@ -74,33 +70,25 @@ def generate(data_dir: Path, found: dict | None = None, exported: tuple | None =
     found = nd.search(splits) if found is None else found
     candidates = li.read_candidates()
     sizes = {split.split: split.num_examples for split in fm.OFFICIAL_SPLITS}
-    for table in card_stats.card_tables(data_dir, splits).values():
-        card = put(card, table, CARD)
-    card = put(card, nd.criterion_table(found, splits), CARD)
-    card = put(card, li.card_bullet(candidates, sizes), CARD, "item")
-    near_duplicates_doc = NEAR_DUPLICATES_DOC.read_text(encoding="utf-8")
-    for table in (
-        nd.histogram_table(found, splits),
-        nd.thresholds_table(found, splits),
-        nd.criterion_table(found, splits),
-    ):
-        near_duplicates_doc = put(near_duplicates_doc, table, NEAR_DUPLICATES_DOC)
-    label_issues_doc = LABEL_ISSUES_DOC.read_text(encoding="utf-8")
-    for table in (li.counts_table(candidates, sizes), li.common_pairs_table(candidates)):
-        label_issues_doc = put(label_issues_doc, table, LABEL_ISSUES_DOC)
+    criterion = nd.criterion_table(found, splits)
+    card_blocks = [*card_stats.card_tables(data_dir, splits).values(), criterion, li.card_bullet(candidates, sizes)]
+    doc_blocks = {
+        NEAR_DUPLICATES_DOC: [nd.histogram_table(found, splits), nd.thresholds_table(found, splits), criterion],
+        LABEL_ISSUES_DOC: [li.counts_table(candidates, sizes), li.common_pairs_table(candidates)],
+    }
     texts = {
-        CARD: card,
+        CARD: put(card, card_blocks, CARD),
         INFOS: infos,
         nd.PAIRS_FILE: nd.csv_text(nd.pair_rows(found, splits)),
-        NEAR_DUPLICATES_DOC: near_duplicates_doc,
-        LABEL_ISSUES_DOC: label_issues_doc,
+        **{path: put(path.read_text(encoding="utf-8"), blocks, path) for path, blocks in doc_blocks.items()},
     }
-    pictures = {
+    return {
+        **{path: text.encode("utf-8") for path, text in texts.items()},
         nd.PICTURE: nd.picture_bytes(splits, found),
-        sample_grid.OUT: sample_grid.make(splits),
+        pictures.EXAMPLES: pictures.examples(splits),
         li.PICTURE: li.picture_bytes(splits, candidates),
+        **sample_archives(splits),
     }
-    return {**{path: text.encode("utf-8") for path, text in texts.items()}, **pictures, **sample_archives(splits)}
 
 
 def differing(generated: dict[Path, bytes]) -> list[Path]:
