@@ -14,7 +14,7 @@ from huggingface_hub import DatasetCard
 
 import fashion_mnist as fm
 from tests.fixtures import REPO, SAMPLE_DIR, require_official_archives
-from tools import cli, paths, record_infos
+from tools import cli, paths, regenerate
 
 ARCHIVES = [archive.filename for split in fm.OFFICIAL_SPLITS for archive in (split.images, split.labels)]
 # What the build of regenerate rewrites in the repository.
@@ -228,8 +228,8 @@ def test_written_files_get_the_usual_permissions(tmp_path):
     assert (tmp_path / "new.csv").stat().st_mode & 0o777 == 0o644
 
 
-def test_record_infos_keeps_the_repository_only_parts_of_the_card(sample_export):
-    card = DatasetCard(record_infos.recorded_card(sample_export[1]))
+def test_the_recorded_card_keeps_the_repository_only_parts(sample_export):
+    card = DatasetCard(regenerate.recorded(None, *sample_export)[1])
     assert "<!-- repo-only -->" in card.text
     assert card.text == DatasetCard.load(RECORDED[1]).text, "the repository's text is kept"
     assert card.data == DatasetCard.load(sample_export[1] / "README.md").data, "with the YAML of the export's card"

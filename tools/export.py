@@ -32,7 +32,7 @@ from tools.verify import VerificationError, verify_folder
 
 PROG = "tools.export"
 # What a user can cause and fix, besides cli.USER_ERRORS: reported in one line, without a traceback.
-USER_ERRORS = (HfHubHTTPError, VerificationError)
+USER_ERRORS = (HfHubHTTPError,)
 
 
 class ExportError(cli.UserError):

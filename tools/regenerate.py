@@ -8,19 +8,25 @@ and writes what differs at once, every file whole. tests/test_regenerate.py runs
 """
 
 import difflib
+import json
 import re
 import sys
+import tempfile
 from pathlib import Path
 
+from datasets.utils.py_utils import asdict
+from huggingface_hub import DatasetCard
+
 import fashion_mnist as fm
-from tools import card_stats, cli, common, paths, pictures, record_infos
+from tools import card_stats, cli, common, paths, pictures
 from tools import label_issues as li
 from tools import near_duplicates as nd
+from tools.build import build_configs
 from tools.card import CARD
-from tools.export import ExportError
+from tools.export import write_folder
 from tools.idx import gzip_bytes, idx_bytes
-from tools.record_infos import INFOS
 
+INFOS = common.REPO / "dataset_infos.json"
 NEAR_DUPLICATES_DOC = common.REPO / "docs" / "near-duplicates.md"
 LABEL_ISSUES_DOC = common.REPO / "docs" / "label-issues.md"
 COMMAND = ".venv/bin/python -m tools.regenerate"
@@ -61,12 +67,37 @@ def sample_archives(splits: dict) -> dict[Path, bytes]:
     }
 
 
+def recorded(data_dir, builders=None, export_folder=None) -> tuple[str, str]:
+    """(dataset_infos.json, the card with the YAML of the export's card) of a build and export of both configs from the
+    archives in `data_dir`, made in a temporary folder; or of the given `builders` and their `export_folder`."""
+    if builders is None:
+        with tempfile.TemporaryDirectory() as folder:
+            builders = build_configs(data_dir=str(data_dir), cache_dir=Path(folder) / "cache")
+            return recorded(data_dir, builders, write_folder(builders, Path(folder) / "hub"))
+    archives = [archive for split in fm.OFFICIAL_SPLITS for archive in (split.images, split.labels)]
+    infos = {}
+    for name, builder in builders.items():
+        info = builder.info.copy()
+        info.download_checksums = {
+            fm.BASE_URLS[0] + archive.filename: {"num_bytes": archive.num_bytes, "checksum": archive.sha256}
+            for archive in archives
+        }
+        infos[name] = asdict(info)
+        for split in infos[name]["splits"].values():
+            # How many processes wrote a split is a detail of one build, not a fact about the data.
+            split.pop("shard_lengths", None)
+            split.pop("original_shard_lengths", None)
+    card = DatasetCard.load(CARD)  # the repository's card, repository-only parts included
+    card.data = DatasetCard.load(Path(export_folder) / "README.md").data
+    return json.dumps(infos, indent=2) + "\n", str(card)
+
+
 def generate(data_dir: Path, found: dict | None = None, exported: tuple | None = None) -> dict[Path, bytes]:
     """Path -> the bytes that each generated file should hold, from the verified official archives in `data_dir`;
     `found`: the near-duplicate search on them, done already; `exported`: (builders, export folder) of a build of
     them, done already."""
     splits = common.load_official(data_dir)
-    infos, card = record_infos.recorded(data_dir, *(exported or ()))
+    infos, card = recorded(data_dir, *(exported or ()))
     found = nd.search(splits) if found is None else found
     candidates = li.read_candidates()
     sizes = {split.split: split.num_examples for split in fm.OFFICIAL_SPLITS}
@@ -123,9 +154,7 @@ def main(argv=None) -> int:
     parser = cli.tool_parser(__doc__)
     parser.add_argument("--check", action="store_true", help="write nothing; list what differs, exit 1 if anything")
     args = parser.parse_args(argv)
-    return cli.run(
-        "tools.regenerate", lambda: regenerate(args.data_dir, args.check), debug=args.debug, user_errors=(ExportError,)
-    )
+    return cli.run("tools.regenerate", lambda: regenerate(args.data_dir, args.check), debug=args.debug)
 
 
 if __name__ == "__main__":
