@@ -170,6 +170,18 @@ def claim_one_row_more(folder: Path) -> str:
     return f"{name}: the footer gives {rows + 1} rows, its row groups {rows}, the data {rows}"
 
 
+def without_arrow_schema(folder: Path) -> str:
+    """A test file written without its Arrow schema (ARROW:schema), every other key-value metadata kept."""
+    name = part(folder, PNG, "test", 2)
+    file = pq.ParquetFile(folder / name)
+    table, metadata = file.read(), file.metadata.metadata
+    with pq.ParquetWriter(folder / name, table.schema, store_schema=False, write_statistics=False) as writer:
+        writer.write_table(table)
+        writer.add_key_value_metadata({key: value for key, value in metadata.items() if key != b"ARROW:schema"})
+    assert b"ARROW:schema" not in pq.ParquetFile(folder / name).metadata.metadata
+    return f"{rename_to_content(folder, name)}: its Arrow schema (ARROW:schema) or its Parquet schema is not the one"
+
+
 def with_label_statistics_lying(folder: Path) -> tuple[str, int]:
     """The first train file with label statistics whose max says 3 where it is 9, as the issue found; return its new
     name and how many of its rows are 9s."""
@@ -305,6 +317,15 @@ DAMAGE = {
         lambda t: t,
         "{name}: row group 0, column image.list.item.list.item: an offset index, " + TRUSTED,
         write_page_index=True,
+    ),
+    "no Arrow schema": without_arrow_schema,
+    "lists named as the Parquet format names them": rewritten(
+        ARRAYS,
+        "test",
+        2,
+        lambda t: t,
+        "{name}: its Arrow schema (ARROW:schema) or its Parquet schema is not the one the export writes",
+        use_compliant_nested_type=True,
     ),
     "a footer claiming one row more": claim_one_row_more,
     "a row dropped": rewritten(

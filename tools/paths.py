@@ -37,23 +37,14 @@ def check_output_file(path: str | Path, option: str) -> Path:
         raise UserError(f"{option} {path} is a folder; it must name the file to write")
     if target.exists() and not target.is_file():
         raise UserError(f"{option} {path} is not a regular file; it must name the file to write")
-    check_output_folder(target.parent, f"{option} {path}")
-    return target
-
-
-def check_output_folder(folder: Path, what: str) -> None:
-    """`UserError` unless `folder` exists, is a folder and can be written; `what` names the output."""
+    folder, what = target.parent, f"{option} {path}"
     if not folder.exists():
         raise UserError(f"{what}: the folder {folder} does not exist")
     if not folder.is_dir():
         raise UserError(f"{what}: {folder} is not a folder")
     if not os.access(folder, os.W_OK | os.X_OK):
         raise UserError(f"{what}: the folder {folder} cannot be written")
-
-
-def temporary_name(path: Path) -> Path:
-    """A hidden name beside `path`, for this process only."""
-    return path.with_name(f".{path.name}.{os.getpid()}.partial")
+    return target
 
 
 def write_files(contents: dict[Path, bytes]) -> None:
@@ -62,10 +53,11 @@ def write_files(contents: dict[Path, bytes]) -> None:
     pending = {}
     try:
         for path, data in contents.items():
+            temporary = path.with_name(f".{path.name}.{os.getpid()}.partial")  # hidden, this process's own
             with cli.signals_held():  # a temporary file that exists is one that `pending` holds, to be removed
                 # Created like any new file (0o666 less the umask), and never over an existing one.
-                descriptor = os.open(temporary_name(path), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-                pending[path] = temporary_name(path)
+                descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+                pending[path] = temporary
             with os.fdopen(descriptor, "wb") as file, naming(path):
                 file.write(data)
         with cli.signals_held():
