@@ -24,15 +24,10 @@ from tools import common
 USER_ERRORS = (fm.ArchiveError, fm.ArchiveUnavailableError, OSError)
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 CLEANUP_SECONDS = 20  # how long a stopped command may take to clean up before it ends without finishing
-DEBUG_HINT = "--debug (or FASHION_MNIST_DEBUG=1) shows the traceback"
 
 
 class UserError(Exception):
     """A request a tool refuses or cannot carry out, with the reason."""
-
-
-def debug_default() -> bool:
-    return bool(os.environ.get("FASHION_MNIST_DEBUG"))
 
 
 def log(message: str) -> None:
@@ -40,21 +35,31 @@ def log(message: str) -> None:
 
 
 class ArgumentParser(argparse.ArgumentParser):
+    """A tool's command line: its docstring (`description`) as the help, and --debug."""
+
+    def __init__(self, description: str, **kwargs):
+        super().__init__(description=description, formatter_class=argparse.RawDescriptionHelpFormatter, **kwargs)
+        debug = bool(os.environ.get("FASHION_MNIST_DEBUG"))
+        self.add_argument(
+            "--debug",
+            action="store_true",
+            default=debug,
+            help="show the traceback of an error (also: FASHION_MNIST_DEBUG=1)",
+        )
+
     def error(self, message):
         """A usage error in one line (argparse prints the usage too), exit code 2 as argparse gives."""
         self.exit(2, f"{self.prog}: error: {message} (--help lists the options)\n")
 
 
 def tool_parser(description: str) -> argparse.ArgumentParser:
-    """The command line that the tools reading the official archives share: their docstring as the help,
-    --data-dir and --debug; each adds its own options."""
-    parser = ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    """The command line of the tools that read the official archives: --data-dir; each adds its own options."""
+    parser = ArgumentParser(description)
     parser.add_argument(
         "--data-dir",
         default=str(common.archives_dir()),
         help=f"the four official archives (default: ${common.ARCHIVES_VARIABLE}, else ../shared/fashion-mnist)",
     )
-    parser.add_argument("--debug", action="store_true", default=debug_default(), help=DEBUG_HINT)
     return parser
 
 

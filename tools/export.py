@@ -145,7 +145,7 @@ def positive_int(value: str) -> int:
 
 
 def parse_args(argv):
-    parser = cli.ArgumentParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = cli.ArgumentParser(__doc__, prog=PROG)
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--sample", action="store_true", help="build from the bundled sample archives (dummy/)")
     source.add_argument("--data-dir", type=cli.path_argument, help="folder holding the four official .gz archives")
@@ -174,7 +174,6 @@ def parse_args(argv):
     )
     parser.add_argument("--push", metavar="REPO_ID", help="publish the folder this run builds to a Hub dataset repo")
     parser.add_argument("--dry-run", action="store_true", help="with --push: list what would be uploaded, send nothing")
-    parser.add_argument("--debug", action="store_true", default=cli.debug_default(), help=cli.DEBUG_HINT)
     args = parser.parse_args(argv)
     for problem in usage_problems(args):
         parser.error(problem)

@@ -11,7 +11,6 @@ Prints "verified: FOLDER (...)" and the files there that are not part of the exp
 thing wrong (exit 1).
 """
 
-import argparse
 import functools
 import hashlib
 import io
@@ -314,10 +313,8 @@ def report(folder: Path) -> str:
 
 
 def main(argv=None) -> int:
-    formatter = argparse.RawDescriptionHelpFormatter
-    parser = cli.ArgumentParser(prog="tools.verify", description=__doc__, formatter_class=formatter)
+    parser = cli.ArgumentParser(__doc__, prog="tools.verify")
     parser.add_argument("folder", nargs="?", type=cli.path_argument, default=EXPORT_FOLDER, help="the export")
-    parser.add_argument("--debug", action="store_true", default=cli.debug_default(), help=cli.DEBUG_HINT)
     args = parser.parse_args(argv)
     return cli.run("tools.verify", lambda: print(report(args.folder)), debug=args.debug)
 
