@@ -215,22 +215,22 @@ def out_refusals(tmp_path, earlier_export):
         "the repository": (
             ["--sample", "--out", "."],
             REPO / "dummy",
-            r": it holds .+ and is not an export by tools\.export",
+            r": it holds .+, which tools\.export did not write",
         ),
         "the sample archives": (
             ["--sample", "--out", "dummy"],
             REPO / "dummy",
-            r"it holds t10k-images-idx3-ubyte\.gz and is not",
+            r"it holds t10k-images-idx3-ubyte\.gz, which tools\.export did not write",
         ),
         "a folder with notes": (
             ["--sample", "--out", str(notes), "--cache-dir", str(cache)],
             notes,
-            r"it holds notes\.txt and is not an export by tools\.export \(no \.tools-export\.json\)",
+            r"it holds notes\.txt, which tools\.export did not write\. Choose a new",
         ),
         "an export with notes": (
             ["--sample", "--out", str(earlier_export), "--cache-dir", str(cache)],
             earlier_export,
-            r"it holds notes\.txt, which tools\.export did not write\. Move it away",
+            r"it holds notes\.txt, which tools\.export did not write\. Choose a new or empty folder, or move it away",
         ),
         "the card of an export": (
             ["--sample", "--out", str(earlier_export / "README.md"), "--cache-dir", str(cache)],
@@ -240,17 +240,17 @@ def out_refusals(tmp_path, earlier_export):
         "the data folder": (
             ["--data-dir", str(archives), "--out", str(archives), "--cache-dir", str(cache)],
             archives,
-            r"it holds t10k-images-idx3-ubyte\.gz and is not an export by tools\.export",
+            r"it holds t10k-images-idx3-ubyte\.gz, which tools\.export did not write",
         ),
         "a folder holding the data folder": (
             ["--data-dir", str(archives), "--out", str(tmp_path), "--cache-dir", str(cache)],
             archives,
-            r"it holds archives/ and is not an export by tools\.export",
+            r"it holds archives/, which tools\.export did not write",
         ),
         "a folder holding the cache": (
             ["--sample", "--out", str(holder), "--cache-dir", str(holder / "cache")],
             holder,
-            r"it holds cache/ and is not an export by tools\.export",
+            r"it holds cache/, which tools\.export did not write",
         ),
     }
 
@@ -293,7 +293,7 @@ def test_an_out_that_the_build_writes_in_is_refused_before_the_swap(tmp_path, mo
         ["--sample", "--out", str(cache), "--cache-dir", str(cache)], monkeypatch, capsys
     )
     assert code == 1
-    assert re.search(r"Refusing to write --out .+cache: it holds \S+ and is not an export by tools\.export", stderr)
+    assert re.search(r"Refusing to write --out .+cache: it holds \S+, which tools\.export did not write", stderr)
     assert "Wrote" not in stdout
     assert not (cache / "README.md").exists() and not (cache / ".tools-export.json").exists()
     assert any(cache.rglob("*.arrow")), "the build's cache is kept"
@@ -319,8 +319,8 @@ def flag_refusals(tmp_path):
     a_file.write_text("not a folder")
     return {
         "--dry-run without --push": (["--sample", "--dry-run"], 2, r"--dry-run lists what --push would upload"),
-        "--num-proc 0": (["--sample", "--num-proc", "0"], 2, r"argument --num-proc: must be 1 or more, not 0"),
-        "--num-proc -2": (["--sample", "--num-proc", "-2"], 2, r"argument --num-proc: must be 1 or more, not -2"),
+        "--num-proc 0": (["--sample", "--num-proc", "0"], 2, r"--num-proc must be 1 or more, not 0"),
+        "--num-proc -2": (["--sample", "--num-proc", "-2"], 2, r"--num-proc must be 1 or more, not -2"),
         "empty --data-dir": (["--data-dir", ""], 2, r"argument --data-dir: an empty path is not a folder"),
         "empty --out": (["--sample", "--out", ""], 2, r"argument --out: an empty path is not a folder"),
         "empty --base-url": (["--base-url", ""], 2, r"--base-url is empty"),

@@ -12,7 +12,6 @@ The folder is written beside --out, verified byte by byte (tools.verify), then s
 the folder that this run built and verified, never one found on disk, and never a sample build.
 """
 
-import argparse
 import json
 import logging
 import os
@@ -50,15 +49,10 @@ def check_out(out: Path) -> None:
     if out.is_dir():
         written = written_files(out)
         unexpected = next(layout.foreign_entries(out, written or set()), None)
-        if unexpected and written is None:
-            raise ExportError(
-                f"Refusing to write --out {out}: it holds {unexpected} and is not an export by {PROG} "
-                f"(no {layout.MANIFEST}). Choose a new or empty folder."
-            )
         if unexpected:
             raise ExportError(
                 f"Refusing to write --out {out}: it holds {unexpected}, which {PROG} did not write. "
-                "Move it away, or choose a new or empty folder."
+                "Choose a new or empty folder, or move it away."
             )
 
 
@@ -137,13 +131,6 @@ def summary(builder, out: Path) -> str:
     return "\n".join(lines)
 
 
-def positive_int(value: str) -> int:
-    number = int(value)
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"must be 1 or more, not {number}")
-    return number
-
-
 def parse_args(argv):
     parser = cli.ArgumentParser(__doc__, prog=PROG)
     source = parser.add_mutually_exclusive_group()
@@ -168,7 +155,7 @@ def parse_args(argv):
     )
     parser.add_argument(
         "--num-proc",
-        type=positive_int,
+        type=int,
         metavar="N",
         help=f"processes that encode images (default: {os.cpu_count()}, or 1 with --sample)",
     )
@@ -194,6 +181,8 @@ def usage_problems(args) -> list[str]:
             problems.append(f"--push {args.push!r} is not a Hub repository id (USER/NAME)")
     if args.push and not args.dry_run and not os.environ.get("HF_TOKEN"):
         problems.append("--push needs a Hugging Face token with write access in HF_TOKEN (or add --dry-run)")
+    if args.num_proc is not None and args.num_proc < 1:
+        problems.append(f"--num-proc must be 1 or more, not {args.num_proc}")
     if any(not url.strip() for url in args.base_url or ()):
         problems.append("--base-url is empty: give the URL of a folder that holds the archives")
     return problems
