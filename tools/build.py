@@ -41,4 +41,3 @@ def build_configs(sample=False, data_dir=None, base_urls=None, cache_dir=DEFAULT
     if sample:
         return {"fashion_mnist": build("sample", **common), "arrays": build("sample", arrays=True, **common)}
     return {"fashion_mnist": build("fashion_mnist", **common), "arrays": build("arrays", **common)}
-
