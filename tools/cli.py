@@ -70,15 +70,6 @@ def path_argument(value: str) -> Path:
     return Path(value)
 
 
-def user_error(error: BaseException | None, user_errors=()) -> BaseException | None:
-    """The user error behind `error`: `datasets` wraps what fails while a split is generated."""
-    while error is not None:
-        if isinstance(error, (UserError, *USER_ERRORS, *user_errors)):
-            return error
-        error = error.__cause__
-    return None
-
-
 def describe(error: BaseException) -> str:
     """An error in one line; an OSError that has a path names it ("PATH: No space left on device")."""
     if isinstance(error, OSError) and error.filename is not None and error.strerror:
@@ -129,7 +120,9 @@ def run(prog: str, work: Callable[[], None], debug: bool = False, user_errors=()
             signum = stopped_by[0] if stopped_by else signal.SIGINT
             log(f"{prog}: stopped by {signal.Signals(signum).name}; nothing half-written was left")
             return 128 + signum
-        cause = user_error(error, user_errors)
+        cause = error  # the user error behind it: `datasets` wraps what fails while a split is generated
+        while cause is not None and not isinstance(cause, (UserError, *USER_ERRORS, *user_errors)):
+            cause = cause.__cause__
         if cause is None or debug:
             raise
         log(f"{prog}: error: {describe(cause)}")
