@@ -209,10 +209,10 @@ def test_duplicates_within_tells_images_apart_by_any_pixel():
 
 
 def test_duplicates_across_counts_test_images_found_in_train():
-    train_images, train_labels = _images(1, 2, 3, 3), np.array([1, 2, 3, 3], np.uint8)
-    test_images, test_labels = _images(3, 4, 1, 1, 5), np.array([3, 4, 9, 1, 5], np.uint8)
+    train = _images(1, 2, 3, 3), np.array([1, 2, 3, 3], np.uint8)
+    test = _images(3, 4, 1, 1, 5), np.array([3, 4, 9, 1, 5], np.uint8)
     # Test images 0, 2 and 3 occur in train; they are 2 distinct images; image 1 has labels 1 and 9.
-    assert card_stats.duplicates_across(train_images, train_labels, test_images, test_labels) == card_stats.Duplicates(
+    assert card_stats.duplicates_across(train, test) == card_stats.Duplicates(
         num_images=5, images_with_copy=3, groups=2, conflicting_groups=1
     )
 

@@ -37,8 +37,8 @@ def brute_force_pairs(a: np.ndarray, b: np.ndarray | None, limit: int) -> set[tu
     }
 
 
-def as_set(pairs: nd.Pairs) -> set[tuple[int, int, int]]:
-    return set(zip(pairs.first.tolist(), pairs.second.tolist(), pairs.distance.tolist(), strict=True))
+def as_set(pairs: np.ndarray) -> set[tuple[int, int, int]]:
+    return set(map(tuple, pairs.tolist()))
 
 
 def look_alikes(rng, num_originals: int, copies: int, noise: int) -> np.ndarray:
@@ -85,7 +85,7 @@ def test_close_pairs_finds_exactly_the_pairs_that_brute_force_finds(monkeypatch,
     assert as_set(within) == brute_force_pairs(a, None, limit)
     assert as_set(across) == brute_force_pairs(a, b, limit)
     assert len(within) > 0 and len(across) > 0, "the test data should hold pairs within the radius"
-    assert list(zip(within.first, within.second, strict=True)) == sorted(zip(within.first, within.second, strict=True))
+    assert within[:, :2].tolist() == sorted(within[:, :2].tolist())
 
 
 def test_close_pairs_of_nothing_is_empty():
@@ -98,7 +98,7 @@ def test_close_pairs_of_nothing_is_empty():
 
 
 def test_nearest_distances_take_the_closest_twin_on_the_sides_asked():
-    pairs = nd.Pairs(np.array([0, 0, 0, 2]), np.array([1, 3, 4, 3]), np.array([50, 20, 20, 7]))
+    pairs = np.array([[0, 1, 50], [0, 3, 20], [0, 4, 20], [2, 3, 7]])
     assert nd.nearest_distances(pairs, 5, symmetric=False).tolist() == [20, -1, 7, -1, -1]
     assert nd.nearest_distances(pairs, 5, symmetric=True).tolist() == [20, 50, 7, 7, 20]
 
@@ -121,7 +121,7 @@ def test_nearest_matches_brute_force():
 
 
 def test_counts_count_images_pairs_and_label_disagreements():
-    pairs = nd.Pairs(np.array([0, 1, 1]), np.array([2, 2, 3]), np.array([784, 784 * 2, 784 * 4]))
+    pairs = np.array([[0, 2, 784], [1, 2, 784 * 2], [1, 3, 784 * 4]])
     labels = np.array([5, 5, 6, 5])
     assert nd.counts(pairs, labels, labels, symmetric=True, grey_levels=2) == (3, 2, 2)
     assert nd.counts(pairs, labels, labels, symmetric=False, grey_levels=2) == (2, 2, 2)
@@ -130,8 +130,8 @@ def test_counts_count_images_pairs_and_label_disagreements():
 
 def test_histogram_bins_are_right_closed_and_count_the_images_without_a_near_twin():
     # Test image 0 at exactly 0.5 grey levels from train 1, image 1 at 0.5 + 1/784, image 2 with nothing.
-    found = {comparison: nd.Pairs(*(np.empty(0, np.int64),) * 3) for comparison in nd.COMPARISONS}
-    found["test", "train"] = nd.Pairs(np.array([0, 1]), np.array([1, 1]), np.array([392, 393]))
+    found = {comparison: np.empty((0, 3), np.int64) for comparison in nd.COMPARISONS}
+    found["test", "train"] = np.array([[0, 1, 392], [1, 1, 393]])
     splits = {"test": (None, np.zeros(3, np.uint8)), "train": (None, np.zeros(2, np.uint8))}
     rows = [line.split(" | ") for line in nd.histogram_table(found, splits).splitlines()[2:]]
     column = {row[0].strip("| "): int(row[1]) for row in rows}
@@ -161,7 +161,7 @@ def _subset(rng, num_images: int, size: int, involved) -> np.ndarray:
     return np.sort(np.concatenate([involved, rng.choice(rest, size - len(involved), replace=False)]))
 
 
-def _restricted(pairs: nd.Pairs, first_kept: np.ndarray, second_kept: np.ndarray) -> set:
+def _restricted(pairs: np.ndarray, first_kept: np.ndarray, second_kept: np.ndarray) -> set:
     """The pairs with both images in the subsets, renumbered as positions in them."""
     first_position = {int(index): k for k, index in enumerate(first_kept)}
     second_position = {int(index): k for k, index in enumerate(second_kept)}
@@ -177,10 +177,10 @@ def test_search_on_the_archives_equals_brute_force_on_subsets(official_arrays, n
     rng = np.random.default_rng(0)
     (train, _), (test, _) = official_arrays["train"], official_arrays["test"]
     limit = nd.limit_of(nd.RADIUS)
-    close = nd.limit_of(4)  # every image of a pair this close goes into the subsets
-    across, within_test, within_train = (near_duplicate_search[c] for c in nd.COMPARISONS)
-    test_kept = _subset(rng, len(test), 800, [*across.within(close).first, *within_test.within(close).first])
-    train_kept = _subset(rng, len(train), 3000, [*across.within(close).second, *within_train.within(close).first])
+    # Every image of a pair within 4 grey levels goes into the subsets.
+    across, within_test, within_train = (nd.within(near_duplicate_search[c], 4) for c in nd.COMPARISONS)
+    test_kept = _subset(rng, len(test), 800, [*across[:, 0], *within_test[:, 0]])
+    train_kept = _subset(rng, len(train), 3000, [*across[:, 1], *within_train[:, 0]])
     expected = {
         ("test", "train"): brute_force_pairs(test[test_kept], train[train_kept], limit),
         ("test", "test"): brute_force_pairs(test[test_kept], None, limit),
@@ -197,7 +197,7 @@ def test_nearest_training_distance_equals_brute_force_for_test_images(official_a
     rng = np.random.default_rng(1)
     (train, _), (test, _) = official_arrays["train"], official_arrays["test"]
     across = near_duplicate_search["test", "train"]
-    chosen = _subset(rng, len(test), 100, across.within(nd.limit_of(5)).first)
+    chosen = _subset(rng, len(test), 100, nd.within(across, 5)[:, 0])
     best = nd.nearest_distances(across, len(test), symmetric=False)
     distances = brute_force_distances(test[chosen], train)
     within = distances.min(axis=1) <= nd.limit_of(nd.RADIUS)
@@ -241,8 +241,7 @@ def test_pairs_file_is_every_pair_within_the_criterion(official_arrays, near_dup
         assert (int(row["label"]), int(row["twin_label"])) == (labels[i], twin_labels[j])
     expected = set()
     for (split, twin), pairs in near_duplicate_search.items():
-        close = pairs.within(nd.limit_of(nd.CRITERION))
-        expected |= {(split, int(i), twin, int(j)) for i, j in zip(close.first, close.second, strict=True)}
+        expected |= {(split, i, twin, j) for i, j, _ in nd.within(pairs, nd.CRITERION).tolist()}
     assert {(r["split"], int(r["index"]), r["twin_split"], int(r["twin_index"])) for r in rows} == expected
     assert len(rows) == len(expected)
 

@@ -1,10 +1,8 @@
-"""The statistics of the dataset card, computed from the official archives: its generated tables as markdown, each
-under the heading it has in README.md (the archives, the classes with their examples per split, pixel statistics and
-duplicate images). tools.regenerate puts them in the card; tests/test_card.py recomputes their numbers without this
-module.
-"""
+"""The dataset card's generated tables, from the official archives, each under its heading in README.md: the archives,
+the classes with their examples per split, pixel statistics and duplicate images. tools.regenerate puts them in the
+card; tests/test_card.py recomputes their numbers without this module."""
 
-import dataclasses
+import collections
 import hashlib
 from decimal import Decimal, localcontext
 from pathlib import Path
@@ -14,8 +12,7 @@ import numpy as np
 import fashion_mnist as fm
 from tools import common
 
-# The labels as the official repository's README describes them: Hugging Face's CLASS_NAMES but for the first
-# one's spelling.
+# The labels as the official README describes them: CLASS_NAMES but for the first one's spelling.
 OFFICIAL_DESCRIPTIONS = ("T-shirt/top", *fm.CLASS_NAMES[1:])
 # The headings under which the card holds each generated table.
 ARCHIVES_HEADING = "Source archives"
@@ -25,26 +22,11 @@ DUPLICATES_HEADING = "Duplicate images"
 
 STAT_DECIMALS = 4
 
-
-@dataclasses.dataclass(frozen=True)
-class PixelStats:
-    """Mean and population standard deviation (divisor N) over every pixel of a split, on 0-255."""
-
-    num_images: int
-    num_pixels: int
-    mean: Decimal
-    std: Decimal
-
-
-@dataclasses.dataclass(frozen=True)
-class Duplicates:
-    """Exact copies among images: `images_with_copy` images have an identical twin, and they form
-    `groups` sets of identical images, `conflicting_groups` of which carry more than one label."""
-
-    num_images: int
-    images_with_copy: int
-    groups: int
-    conflicting_groups: int
+# The mean and population standard deviation (divisor N) of all the pixels of a split, on 0-255, as Decimals.
+PixelStats = collections.namedtuple("PixelStats", "num_images num_pixels mean std")
+# Exact copies: `images_with_copy` images have an identical twin; they form `groups` sets of identical images,
+# `conflicting_groups` of which carry more than one label.
+Duplicates = collections.namedtuple("Duplicates", "num_images images_with_copy groups conflicting_groups")
 
 
 # Statistics: pure functions of the arrays.
@@ -56,51 +38,41 @@ def class_counts(labels: np.ndarray) -> list[int]:
 
 
 def pixel_stats(images: np.ndarray) -> PixelStats:
-    """Exact mean and population standard deviation of all pixel values, from a histogram of them."""
-    histogram = np.bincount(np.ravel(images), minlength=256).tolist()
-    n = sum(histogram)
-    total = sum(value * count for value, count in enumerate(histogram))
-    squares = sum(value * value * count for value, count in enumerate(histogram))
+    """Exact mean and population standard deviation of all pixel values, from their histogram."""
+    histogram = np.bincount(np.ravel(images), minlength=256)
+    n, total, squares = (int(histogram @ np.arange(256) ** power) for power in (0, 1, 2))
     with localcontext() as context:
         context.prec = 40
         mean = Decimal(total) / n
         # Population variance: E[x^2] - E[x]^2 = (n * sum(x^2) - sum(x)^2) / n^2, exact in integers.
         std = Decimal(n * squares - total * total).sqrt() / n
-    return PixelStats(num_images=len(images), num_pixels=n, mean=mean, std=std)
+    return PixelStats(len(images), n, mean, std)
 
 
 def _groups(images: np.ndarray, labels: np.ndarray):
-    """Each image's group of identical images, each group's size and whether its labels disagree."""
+    """Each image's group of identical images, each group's size and whether its labels differ."""
     rows = np.ascontiguousarray(images, dtype=np.uint8).reshape(len(images), -1)
     keys = rows.view(np.dtype((np.void, rows.shape[1]))).ravel()  # each image's bytes as one comparable scalar
     _, group, sizes = np.unique(keys, return_inverse=True, return_counts=True)
-    group = group.ravel()
-    lowest, highest = np.full(len(sizes), 255), np.zeros(len(sizes), int)
-    np.minimum.at(lowest, group, labels)
-    np.maximum.at(highest, group, labels)
-    return group, sizes, lowest != highest
+    distinct = np.unique(np.column_stack([group, labels]), axis=0)  # each (group, label) once
+    return group, sizes, np.bincount(distinct[:, 0], minlength=len(sizes)) > 1
 
 
 def duplicates_within(images: np.ndarray, labels: np.ndarray) -> Duplicates:
     """Identical images inside one split."""
     _, sizes, conflicting = _groups(images, labels)
     repeated = sizes > 1
-    return Duplicates(len(images), int(sizes[repeated].sum()), int(repeated.sum()), int((repeated & conflicting).sum()))
+    return Duplicates(len(images), int(sizes[repeated].sum()), int(repeated.sum()), int(conflicting.sum()))
 
 
-def duplicates_across(
-    train_images: np.ndarray, train_labels: np.ndarray, test_images: np.ndarray, test_labels: np.ndarray
-) -> Duplicates:
-    """Test images that also occur in the training split: `images_with_copy` counts those test
-    images, `groups` the distinct images found in both splits, `conflicting_groups` those of them
-    whose copies (in either split) carry more than one label."""
-    group, _, conflicting = _groups(
-        np.concatenate([train_images, test_images]), np.concatenate([train_labels, test_labels])
-    )
-    train_groups, test_groups = group[: len(train_images)], group[len(train_images) :]
+def duplicates_across(train: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, np.ndarray]) -> Duplicates:
+    """Test images that also occur in the training split: `images_with_copy` counts those test images, `groups` the
+    distinct images in both splits, `conflicting_groups` those whose copies (in either split) carry several labels."""
+    group, _, conflicting = _groups(np.concatenate([train[0], test[0]]), np.concatenate([train[1], test[1]]))
+    train_groups, test_groups = group[: len(train[0])], group[len(train[0]) :]
     shared = np.intersect1d(train_groups, test_groups)
     copied = int(np.isin(test_groups, shared).sum())
-    return Duplicates(len(test_images), copied, len(shared), int(conflicting[shared].sum()))
+    return Duplicates(len(test_groups), copied, len(shared), int(conflicting[shared].sum()))
 
 
 # Markdown.
@@ -139,7 +111,7 @@ def pixels_table(stats: dict[str, PixelStats]) -> str:
 
 def duplicates_table(within: dict[str, Duplicates], across: Duplicates) -> str:
     named = [*((f"within {split}", d) for split, d in within.items()), ("test against train", across)]
-    rows = [[name, *(f"{n:,}" for n in dataclasses.astuple(d))] for name, d in named]
+    rows = [[name, *(f"{n:,}" for n in d)] for name, d in named]
     header = ["images", "images with an identical copy", "duplicate groups", "groups with conflicting labels"]
     return common.markdown_table(["comparison", *header], rows)
 
@@ -147,13 +119,12 @@ def duplicates_table(within: dict[str, Duplicates], across: Duplicates) -> str:
 def card_tables(data_dir: Path, splits: dict) -> dict[str, str]:
     """Heading -> markdown table, for every generated table of the card, from the archives in `data_dir` and their
     `splits` (common.load_official)."""
-    (train_images, train_labels), (test_images, test_labels) = splits["train"], splits["test"]
     return {
         ARCHIVES_HEADING: archives_table(data_dir),
         CLASSES_HEADING: classes_table({name: class_counts(labels) for name, (_, labels) in splits.items()}),
         PIXELS_HEADING: pixels_table({name: pixel_stats(images) for name, (images, _) in splits.items()}),
         DUPLICATES_HEADING: duplicates_table(
             {name: duplicates_within(images, labels) for name, (images, labels) in splits.items()},
-            duplicates_across(train_images, train_labels, test_images, test_labels),
+            duplicates_across(splits["train"], splits["test"]),
         ),
     }
