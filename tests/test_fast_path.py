@@ -1,4 +1,4 @@
-"""The training fast path (tools/fast_path.py, shown in the card): exact pixels, uint8, cached."""
+"""The training fast path (tools/fast_path.py, shown in docs/training.md): exact pixels, uint8, cached."""
 
 import numpy as np
 import pytest

@@ -9,8 +9,7 @@ import numpy as np
 import fashion_mnist as fm
 
 REPO = Path(__file__).resolve().parent.parent
-# Points the `real` tests, and the tools that read the archives from a folder by default (not tools.export, which
-# downloads them unless given --data-dir), at the four official archives.
+# The archives' folder for the `real` tests and the tools' --data-dir default (tools.export downloads unless given one).
 ARCHIVES_VARIABLE = "FASHION_MNIST_ARCHIVES"
 DEFAULT_ARCHIVES = REPO.parent / "shared" / "fashion-mnist"
 # Where tools.export writes the Hub-ready folder by default, and where tools.verify and the benchmarks look for it.
@@ -18,8 +17,7 @@ EXPORT_FOLDER = REPO / "build" / "hub"
 
 
 def archives_dir() -> Path:
-    """The folder of the four official archives: $FASHION_MNIST_ARCHIVES, else ../shared/fashion-mnist beside the
-    repository."""
+    """The official archives' folder: $FASHION_MNIST_ARCHIVES, else ../shared/fashion-mnist beside the repository."""
     return Path(os.environ.get(ARCHIVES_VARIABLE) or DEFAULT_ARCHIVES)
 
 

@@ -1,12 +1,10 @@
 """Label issues: the probabilities and candidates files, their picture, and the tables and card item that count them.
 
-examples/find_label_issues.py (PyTorch, cleanlab) finds the candidates and writes the files with this module, which
-needs neither. docs/label-issues.md explains the method and the numbers.
-"""
+Needs neither PyTorch nor cleanlab: examples/find_label_issues.py finds the candidates and writes the files with it.
+docs/label-issues.md explains the method and the numbers."""
 
 import collections
 import csv
-import dataclasses
 import io
 import textwrap
 from pathlib import Path
@@ -25,10 +23,11 @@ REVIEW_FILE = common.REPO / "label_review.csv"
 VERDICTS = ("clearly wrong", "ambiguous", "label right")
 PICTURE = common.REPO / "images" / "label_issues.png"
 
-# The last column is the score, written with SCORE_DIGITS significant digits: no two candidates of a split tie.
+# An example whose given `label` is likely wrong. `index`: its row in `split`, in archive order. `likely_label`: the
+# models' most probable class. `score`: the probability they give the given label (low: likely wrong).
+Candidate = collections.namedtuple("Candidate", "split index label likely_label score")
 CSV_HEADER = ("split", "index", "label", "label_name", "likely_label", "likely_label_name", "given_label_probability")
 SPLIT_ORDER = ("test", "train")
-SCORE_DIGITS = 6
 # The doc's table of the most common (given label, likely label) pairs, and the card's sentence.
 COMMON_PAIRS_SHOWN = 8
 CARD_PAIRS_SHOWN = 2
@@ -40,20 +39,8 @@ SCALE = 3
 PICTURE_COLUMNS = 10
 
 
-@dataclasses.dataclass(frozen=True)
-class Candidate:
-    """An example whose given `label` is likely wrong. `index`: its row in `split`, in archive order. `likely_label`:
-    the models' most probable class. `score`: the probability they give the given label (low: likely wrong)."""
-
-    split: str
-    index: int
-    label: int
-    likely_label: int
-    score: float
-
-
 def score_text(score: float) -> str:
-    return f"{score:.{SCORE_DIGITS}g}"
+    return f"{score:.6g}"  # enough digits that no two candidates of a split tie
 
 
 def sort_key(candidate: Candidate) -> tuple:
@@ -96,8 +83,7 @@ def probabilities_bytes(labels: dict[str, np.ndarray], probabilities: dict[str, 
 
 
 def read_probabilities(path: Path = PROBABILITIES_FILE) -> tuple[dict, dict]:
-    """The file that `probabilities_bytes` writes, as (labels, probabilities): split -> the given labels, and split ->
-    the (n, 10) float32 probabilities."""
+    """What `probabilities_bytes` wrote, as (split -> the given labels, split -> the (n, 10) float32 probabilities)."""
     table = pq.read_table(path)
     if table.column_names != ["split", "index", "label", *fm.CLASS_NAMES]:
         raise ValueError(f"its columns are {table.column_names}")
@@ -112,9 +98,6 @@ def read_probabilities(path: Path = PROBABILITIES_FILE) -> tuple[dict, dict]:
     return labels, probabilities
 
 
-# The card's counts.
-
-
 def counts_table(candidates: list[Candidate], num_examples: dict[str, int]) -> str:
     found = collections.Counter(c.split for c in candidates)
     rows = [
@@ -124,24 +107,21 @@ def counts_table(candidates: list[Candidate], num_examples: dict[str, int]) -> s
     return common.markdown_table(["split", "examples", "candidates", "share"], rows)
 
 
-def common_pairs(candidates: list[Candidate], shown: int) -> list[tuple[str, str, int, int]]:
+def common_pairs(candidates: list[Candidate], shown: int) -> list[tuple[str, str, str, str]]:
     """The `shown` most common (given label, likely label) pairs over both splits, by count, then labels: their class
-    names and their counts in test and in train."""
+    names and their counts in test and in train, as the card and the doc write them."""
     total = collections.Counter((c.label, c.likely_label) for c in candidates)
     count = collections.Counter((c.label, c.likely_label, c.split) for c in candidates)
     ranked = sorted(total, key=lambda pair: (-total[pair], pair))[:shown]
     names = fm.CLASS_NAMES
     return [
-        (names[given], names[likely], count[given, likely, "test"], count[given, likely, "train"])
+        (names[given], names[likely], f"{count[given, likely, 'test']:,}", f"{count[given, likely, 'train']:,}")
         for given, likely in ranked
     ]
 
 
 def common_pairs_table(candidates: list[Candidate]) -> str:
-    rows = [
-        [given, likely, f"{test:,}", f"{train:,}"]
-        for given, likely, test, train in common_pairs(candidates, COMMON_PAIRS_SHOWN)
-    ]
+    rows = common_pairs(candidates, COMMON_PAIRS_SHOWN)
     return common.markdown_table(["given label", "likely label", "test", "train"], rows)
 
 
@@ -149,8 +129,8 @@ def card_bullet(candidates: list[Candidate], num_examples: dict[str, int]) -> st
     """The card's item of Other Known Limitations: the counts, the most common pairs, the links and the picture."""
     found = collections.Counter(c.split for c in candidates)
     (given, likely, test, train), *rest = common_pairs(candidates, CARD_PAIRS_SHOWN)
-    pairs = [f"{given} → {likely} ({test:,} test, {train:,} train)"]
-    pairs += [f"{given} → {likely} ({test:,}, {train:,})" for given, likely, test, train in rest]
+    pairs = [f"{given} → {likely} ({test} test, {train} train)"]
+    pairs += [f"{given} → {likely} ({test}, {train})" for given, likely, test, train in rest]
     with open(REVIEW_FILE, newline="", encoding="utf-8") as file:
         verdicts = [row["verdict"] for row in csv.DictReader(file)]
     review = ", ".join(f"{verdicts.count(verdict)} {verdict}" for verdict in VERDICTS)
@@ -168,9 +148,6 @@ def card_bullet(candidates: list[Candidate], num_examples: dict[str, int]) -> st
     lines = textwrap.wrap(text, CARD_WIDTH, initial_indent="- ", subsequent_indent="  ", break_on_hyphens=False)
     picture = "![Test and training images whose label is most likely wrong: index, given and likely label, probability]"
     return "\n".join([*lines, f"  {picture}(images/label_issues.png)"]).replace("\0", " ")
-
-
-# The picture.
 
 
 def picture_bytes(splits: dict, candidates: list[Candidate]) -> bytes:

@@ -22,16 +22,9 @@ EXAMPLES = common.REPO / "images" / "examples.png"
 PER_CLASS, SCALE = 10, 2
 
 
-def enlarged(image: np.ndarray, scale: int, background: int = BLACK) -> Image.Image:
-    """An archive image, `scale` times larger by pixel repetition; its pixels at 0 (black) drawn in `background`."""
-    height, width = image.shape
-    image = np.where(image == 0, background, image).astype(np.uint8)
-    return Image.fromarray(image, "L").resize((width * scale, height * scale), Image.Resampling.NEAREST)
-
-
 def sheet(sections: list[tuple[str, list]], columns: int, cell_width: int, scale: int, background=BLACK) -> Image.Image:
     """Each section's title, then its cells, `columns` to a row, on `background`. A cell is (images, caption lines):
-    the images side by side, `scale` times larger with their pixels at 0 in `background`, the caption below them."""
+    the images side by side, `scale` times larger (each pixel repeated), pixels at 0 in `background`, caption below."""
     side = fm.IMAGE_SIDE * scale
     lines = max((len(caption) for _, cells in sections for _, caption in cells), default=0)
     cell_height = side + lines * LINE + GAP
@@ -47,7 +40,8 @@ def sheet(sections: list[tuple[str, list]], columns: int, cell_width: int, scale
         for k, (images, caption) in enumerate(cells):
             x, top = GAP + (k % columns) * cell_width, y + (k // columns) * cell_height
             for m, image in enumerate(images):
-                canvas.paste(enlarged(image, scale, background), (x + m * (side + SPACING), top))
+                tile = np.where(image == 0, background, image).astype(np.uint8).repeat(scale, 0).repeat(scale, 1)
+                canvas.paste(Image.fromarray(tile, "L"), (x + m * (side + SPACING), top))
             for line, text in enumerate(caption):
                 pen.text((x, top + side + 2 + line * LINE), text, fill=ink, font=FONT)
         y += n * cell_height

@@ -3,9 +3,8 @@
     .venv/bin/python -m tools.regenerate            # rewrites what differs
     .venv/bin/python -m tools.regenerate --check    # writes nothing: lists what differs, exit 1 if anything does
 
-Each generator keeps its own module (docs/development.md lists them and what each makes). This command calls them all
-and writes what differs at once, every file whole. tests/test_regenerate.py runs it on the real archives and compares.
-"""
+Calls every generator (docs/development.md lists them) and writes what differs at once, every file whole.
+tests/test_regenerate.py runs it on the real archives and compares."""
 
 import difflib
 import json
@@ -31,14 +30,12 @@ NEAR_DUPLICATES_DOC = common.REPO / "docs" / "near-duplicates.md"
 LABEL_ISSUES_DOC = common.REPO / "docs" / "label-issues.md"
 COMMAND = ".venv/bin/python -m tools.regenerate"
 BINARY = {".png": "picture", ".gz": "archive"}  # the generated files that are not text
+# What names a block in its first line: a list item's bold title, or the whole line (a table's header row).
+NAME = re.compile(r"- \*\*[^*]+|.*")
 
 
 def relative(path: Path) -> str:
     return path.relative_to(common.REPO).as_posix()
-
-
-# What names a block in its first line: a list item's bold title, or the whole line (a table's header row).
-NAME = re.compile(r"- \*\*[^*]+|.*")
 
 
 def put(text: str, blocks: list[str], path: Path) -> str:
@@ -56,15 +53,6 @@ def put(text: str, blocks: list[str], path: Path) -> str:
             end += 1
         text = "\n".join([*lines[: starts[0]], block, *lines[end:]])
     return text
-
-
-def sample_archives(splits: dict) -> dict[Path, bytes]:
-    """dummy/'s archives: the first examples of each official archive's array, as SAMPLE_SPLITS gives their number."""
-    return {
-        common.REPO / fm.SAMPLE_DIR / archive.filename: gzip_bytes(idx_bytes(array[: sample.num_examples]))
-        for official, sample in zip(fm.OFFICIAL_SPLITS, fm.SAMPLE_SPLITS, strict=True)
-        for archive, array in zip((official.images, official.labels), splits[official.split], strict=True)
-    }
 
 
 def recorded(data_dir, builders=None, export_folder=None) -> tuple[str, str]:
@@ -93,9 +81,8 @@ def recorded(data_dir, builders=None, export_folder=None) -> tuple[str, str]:
 
 
 def generate(data_dir: Path, found: dict | None = None, exported: tuple | None = None) -> dict[Path, bytes]:
-    """Path -> the bytes that each generated file should hold, from the verified official archives in `data_dir`;
-    `found`: the near-duplicate search on them, done already; `exported`: (builders, export folder) of a build of
-    them, done already."""
+    """Path -> the bytes each generated file should hold, from the verified official archives in `data_dir`. Done
+    already if given: `found`, the near-duplicate search on them; `exported`, (builders, export folder) of a build."""
     splits = common.load_official(data_dir)
     infos, card = recorded(data_dir, *(exported or ()))
     found = nd.search(splits) if found is None else found
@@ -118,7 +105,12 @@ def generate(data_dir: Path, found: dict | None = None, exported: tuple | None =
         nd.PICTURE: nd.picture_bytes(splits, found),
         pictures.EXAMPLES: pictures.examples(splits),
         li.PICTURE: li.picture_bytes(splits, candidates),
-        **sample_archives(splits),
+        # dummy/'s archives: the first examples of each official archive's array, as many as SAMPLE_SPLITS says.
+        **{
+            common.REPO / fm.SAMPLE_DIR / archive.filename: gzip_bytes(idx_bytes(array[: sample.num_examples]))
+            for official, sample in zip(fm.OFFICIAL_SPLITS, fm.SAMPLE_SPLITS, strict=True)
+            for archive, array in zip((official.images, official.labels), splits[official.split], strict=True)
+        },
     }
 
 
