@@ -14,30 +14,21 @@ from tools.common import REPO
 DEFAULT_CACHE = REPO / "build" / "cache"
 
 
-def build(
-    config_name="fashion_mnist", data_dir=None, base_urls=None, cache_dir=DEFAULT_CACHE, num_proc=None, arrays=False
-):
-    """Download, verify and prepare the dataset; return the prepared builder. `arrays` asks the sample config for
-    arrays (the official archives' config of arrays is `arrays`)."""
-    kwargs = {"base_urls": tuple(base_urls)} if base_urls else {}
-    if arrays:
-        kwargs["arrays"] = True
-    builder = fm.FashionMnist(
-        config_name=config_name,
-        cache_dir=str(cache_dir),
-        data_dir=data_dir,
-        # A prepared dataset in the cache is reused only if it was made by this very script.
-        hash=hashlib.sha256(Path(fm.__file__).read_bytes()).hexdigest()[:16],
-        **kwargs,
-    )
-    builder.download_and_prepare(num_proc=num_proc)
-    return builder
-
-
 def build_configs(sample=False, data_dir=None, base_urls=None, cache_dir=DEFAULT_CACHE, num_proc=None) -> dict:
-    """Both configs that an export holds, prepared in one cache from the same archives, by config name
-    ("fashion_mnist": PNG images, "arrays": uint8 arrays); with `sample`, from the bundled sample archives."""
-    common = {"data_dir": data_dir, "base_urls": base_urls, "cache_dir": cache_dir, "num_proc": num_proc}
-    if sample:
-        return {"fashion_mnist": build("sample", **common), "arrays": build("sample", arrays=True, **common)}
-    return {"fashion_mnist": build("fashion_mnist", **common), "arrays": build("arrays", **common)}
+    """Both configs that an export holds, downloaded, verified and prepared in one cache from the same archives, by
+    config name ("fashion_mnist": PNG images, "arrays": uint8 arrays); with `sample`, from the bundled sample."""
+    builders = {}
+    for config in ("fashion_mnist", "arrays"):
+        kwargs = {"base_urls": tuple(base_urls)} if base_urls else {}
+        if sample and config == "arrays":  # the sample's one config, asked for arrays
+            kwargs["arrays"] = True
+        builders[config] = fm.FashionMnist(
+            config_name="sample" if sample else config,
+            cache_dir=str(cache_dir),
+            data_dir=data_dir,
+            # A prepared dataset in the cache is reused only if it was made by this very script.
+            hash=hashlib.sha256(Path(fm.__file__).read_bytes()).hexdigest()[:16],
+            **kwargs,
+        )
+        builders[config].download_and_prepare(num_proc=num_proc)
+    return builders
