@@ -84,14 +84,20 @@ def first_png(table: pa.Table) -> bytes:
 
 
 def png_changed(change, message: str, path: str | None = None):
-    """A damage: the first image of the second test file replaced by `change(its PNG file)`, and `path` set."""
-    return rewritten(
-        PNG,
-        "test",
-        1,
-        lambda t: set_column(t, "image", 0, {"bytes": change(first_png(t)), "path": path}),
-        "{name}: row 0: " + message,
-    )
+    """A damage: the first image of the second test file replaced by `change(its PNG file)`, and `path` set;
+    `message` may name the sizes of the PNG file, changed ({found}) and the builder's ({expected})."""
+    sizes = {}
+
+    def changed(table: pa.Table) -> pa.Table:
+        png = first_png(table)
+        sizes.update(found=f"{len(change(png)):,}", expected=f"{len(png):,}")
+        return set_column(table, "image", 0, {"bytes": change(png), "path": path})
+
+    def damage(folder: Path) -> str:
+        name = rewrite(folder, part(folder, PNG, "test", 1), changed)
+        return f"{name}: row 0: {message.format(**sizes)}"
+
+    return damage
 
 
 def png_chunk(kind: bytes, data: bytes) -> bytes:
@@ -361,13 +367,15 @@ DAMAGE = {
         change_a_pixel,
         f"{PNG}/train-*.parquet: the train split's pixels are not Fashion-MNIST's: SHA-256 ",
     ),
-    "bytes after IEND": png_changed(lambda png: png + bytes(60_000), NOT_CANONICAL + "60,000 bytes after IEND"),
-    "an APNG with a white second frame": png_changed(
-        apng, NOT_CANONICAL + "its chunks are IHDR acTL fcTL IDAT fcTL fdAT IEND, expected IHDR IDAT IEND"
+    "bytes after IEND": png_changed(
+        lambda png: png + bytes(60_000), NOT_CANONICAL + "{found} bytes, expected {expected}"
     ),
-    "a broken IDAT CRC": png_changed(break_idat_crc, NOT_CANONICAL + "the CRC of its IDAT chunk is wrong"),
+    "an APNG with a white second frame": png_changed(apng, NOT_CANONICAL + "{found} bytes, expected {expected}"),
+    "a broken IDAT CRC": png_changed(
+        break_idat_crc, NOT_CANONICAL + "{found} bytes, expected {expected} (other bytes)"
+    ),
     "tEXt and gAMA chunks added": png_changed(
-        with_text_and_gamma, NOT_CANONICAL + "its chunks are IHDR tEXt gAMA IDAT IEND, expected IHDR IDAT IEND"
+        with_text_and_gamma, NOT_CANONICAL + "{found} bytes, expected {expected}"
     ),
     "image.path set": png_changed(
         lambda png: png,
