@@ -120,17 +120,6 @@ def write_folder(builders: dict, out: Path, before_swap=None, build=None) -> Pat
     return out
 
 
-def summary(builder, out: Path) -> str:
-    """The splits, where the folder is and how to load it."""
-    lines = [
-        f"Wrote {out}",
-        *(f"  {name}: {split.num_examples:,} examples" for name, split in builder.info.splits.items()),
-    ]
-    lines.append(f'Load it with: datasets.load_dataset("{out}")')
-    lines.append(f'The images as uint8 arrays: datasets.load_dataset("{out}", "arrays")')
-    return "\n".join(lines)
-
-
 def parse_args(argv):
     parser = cli.ArgumentParser(__doc__, prog=PROG)
     source = parser.add_mutually_exclusive_group()
@@ -162,30 +151,23 @@ def parse_args(argv):
     parser.add_argument("--push", metavar="REPO_ID", help="publish the folder this run builds to a Hub dataset repo")
     parser.add_argument("--dry-run", action="store_true", help="with --push: list what would be uploaded, send nothing")
     args = parser.parse_args(argv)
-    for problem in usage_problems(args):
-        parser.error(problem)
-    return args
-
-
-def usage_problems(args) -> list[str]:
-    """Flag combinations that cannot work, each said in a few words."""
-    problems = []
+    # Flag combinations that cannot work, each said in a few words.
     if args.dry_run and not args.push:
-        problems.append("--dry-run lists what --push would upload: give --push REPO_ID too")
+        parser.error("--dry-run lists what --push would upload: give --push REPO_ID too")
     if args.push and args.sample:
-        problems.append("--push with --sample: a sample build is never published; export the official archives")
+        parser.error("--push with --sample: a sample build is never published; export the official archives")
     if args.push is not None:
         try:
             validate_repo_id(args.push)
         except HFValidationError:
-            problems.append(f"--push {args.push!r} is not a Hub repository id (USER/NAME)")
+            parser.error(f"--push {args.push!r} is not a Hub repository id (USER/NAME)")
     if args.push and not args.dry_run and not os.environ.get("HF_TOKEN"):
-        problems.append("--push needs a Hugging Face token with write access in HF_TOKEN (or add --dry-run)")
+        parser.error("--push needs a Hugging Face token with write access in HF_TOKEN (or add --dry-run)")
     if args.num_proc is not None and args.num_proc < 1:
-        problems.append(f"--num-proc must be 1 or more, not {args.num_proc}")
+        parser.error(f"--num-proc must be 1 or more, not {args.num_proc}")
     if any(not url.strip() for url in args.base_url or ()):
-        problems.append("--base-url is empty: give the URL of a folder that holds the archives")
-    return problems
+        parser.error("--base-url is empty: give the URL of a folder that holds the archives")
+    return args
 
 
 def pusher(args):
@@ -228,7 +210,11 @@ def export(args) -> None:
         return builders
 
     out = write_folder(None, args.out, before_swap=pusher(args), build=build)
-    print(summary(builders["fashion_mnist"], out))
+    print(f"Wrote {out}")
+    for name, split in builders["fashion_mnist"].info.splits.items():
+        print(f"  {name}: {split.num_examples:,} examples")
+    print(f'Load it with: datasets.load_dataset("{out}")')
+    print(f'The images as uint8 arrays: datasets.load_dataset("{out}", "arrays")')
 
 
 def main(argv=None) -> int:
