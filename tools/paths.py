@@ -80,19 +80,8 @@ def naming(path: Path):
         raise OSError(error.errno, error.strerror, str(path)) from error
 
 
-def leftovers(out: Path) -> list[Path]:
-    """The folders that runs of `replacing(out)` killed part-way left beside `out`: hidden folders (never symbolic
-    links) whose names only `replacing` gives."""
-    names = (f".{out.name}.new-", f".{out.name}.old-")
-    return sorted(
-        path
-        for path in out.parent.glob(f".{out.name}.*")
-        if path.name.startswith(names) and path.is_dir() and not path.is_symlink()
-    )
-
-
 @contextlib.contextmanager
-def replacing(out: Path, check=None):
+def replacing(out: Path, check):
     """Yield a new empty folder beside `out`; once the block ends without error, it becomes `out`, and the folder
     that was `out` is moved aside and removed as a whole. Until then, `out` is as it was.
 
@@ -108,21 +97,23 @@ def replacing(out: Path, check=None):
             f"Another run is writing {out} (it holds {lock.lock_file}): wait for it to end, then run this again."
         ) from None
     try:
-        for leftover in leftovers(out):
+        # Leftovers of killed runs: hidden folders (never symbolic links) with the names that only this gives.
+        names = (f".{out.name}.new-", f".{out.name}.old-")
+        for leftover in sorted(out.parent.glob(f".{out.name}.*")):
+            if not leftover.name.startswith(names) or not leftover.is_dir() or leftover.is_symlink():
+                continue
             try:
                 shutil.rmtree(leftover)
             except OSError as error:
                 message = f"{leftover}, left by a stopped run, cannot be removed ({error}): rm -r {leftover}"
                 raise UserError(message) from error
-        if check:
-            check(out)
+        check(out)
         new = out.with_name(f".{out.name}.new-{secrets.token_hex(4)}")
         new.mkdir()  # as any new folder (0o777 less the umask); never an existing one
         try:
             with naming(out):
                 yield new
-            if check:
-                check(out)  # again: a file put there since is never removed with the old folder
+            check(out)  # again: a file put there since is never removed with the old folder
             old = new.with_name(new.name.replace(".new-", ".old-", 1))
             with cli.signals_held():
                 if out.exists():
