@@ -69,11 +69,10 @@ def config_info(folder: Path, config: str) -> datasets.DatasetInfo:
     return info
 
 
-def render(folder: Path, sample: bool, card_text: str | None = None) -> str:
-    """The card of the export in `folder`: the repository's card (or `card_text`) without its repository-only parts,
-    its YAML `dataset_info` and `configs` describing the Parquet files in `folder`; with the sample warning on top for
-    a build of the bundled sample."""
-    card = DatasetCard(CARD.read_text(encoding="utf-8") if card_text is None else card_text)
+def render(folder: Path, sample: bool) -> str:
+    """The card of the export in `folder`: the repository's card without its repository-only parts, its YAML
+    `dataset_info` and `configs` describing the Parquet files in `folder`; the sample warning on top for a sample."""
+    card = DatasetCard(CARD.read_text(encoding="utf-8"))
     card.text = hub_text(card.text)
     infos = {config: config_info(folder, config) for config in layout.DATA_FOLDERS}
     DatasetInfosDict(infos).to_dataset_card_data(card.data)
