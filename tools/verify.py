@@ -54,27 +54,25 @@ class Problem(Exception):
 def verify_folder(folder: Path) -> str:
     """Raise `VerificationError` unless `folder` is an intact export; return its kind: "fashion_mnist" for the
     official archives, "sample" for the bundled sample."""
+    folder = Path(folder)
     try:
-        return check_folder(Path(folder))
+        if not folder.is_dir():
+            raise Problem("", "not a folder" if folder.exists() else "no such folder")
+        if folder.resolve() == REPO:
+            raise Problem("", f"the repository, not an export (the export writes {EXPORT_FOLDER})")
+        for name in layout.TEXT_FILES:
+            check_regular(folder, name)
+        parts = {(config, split): split_files(folder, config, split) for config, split in PARTS}
+        for name, data in card.linked_files().items():
+            check_bytes(folder, name, data, "the file this version writes")
+        kind = None
+        for (config, split), names in parts.items():
+            kind = check_split(folder, config, split, names, kind)
+        rendered = card.render(folder, kind == "sample").encode()
+        check_bytes(folder, "README.md", rendered, "the card this version writes")
+        return kind
     except Problem as problem:
-        raise VerificationError(Path(folder), *problem.args) from problem
-
-
-def check_folder(folder: Path) -> str:
-    if not folder.is_dir():
-        raise Problem("", "not a folder" if folder.exists() else "no such folder")
-    if folder.resolve() == REPO:
-        raise Problem("", f"the repository, not an export (the export writes {EXPORT_FOLDER})")
-    for name in layout.TEXT_FILES:
-        check_regular(folder, name)
-    parts = {(config, split): split_files(folder, config, split) for config, split in PARTS}
-    for name, data in card.linked_files().items():
-        check_bytes(folder, name, data, "the file this version writes")
-    kind = None
-    for (config, split), names in parts.items():
-        kind = check_split(folder, config, split, names, kind)
-    check_bytes(folder, "README.md", card.render(folder, kind == "sample").encode(), "the card this version writes")
-    return kind
+        raise VerificationError(folder, *problem.args) from problem
 
 
 def check_regular(folder: Path, name: str) -> None:
