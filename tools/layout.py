@@ -70,15 +70,10 @@ def parquet_files(folder: Path, config: str, split: str) -> list[Path]:
     return sorted(path for path in (Path(folder) / DATA_FOLDERS[config]).glob(f"{split}-*") if path.is_file())
 
 
-def owned_folders(files) -> set[str]:
-    """The folders (relative, POSIX) that hold `files`, at any depth."""
-    return {parent.as_posix() for name in files for parent in PurePosixPath(name).parents} - {"."}
-
-
 def foreign_entries(folder: Path, owned: set[str]):
     """Each entry of `folder` that is not one of the `owned` regular files or a folder holding them, in sorted
     order, without following symbolic links: folders end with "/" and are not entered."""
-    folders = owned_folders(owned)
+    folders = {parent.as_posix() for name in owned for parent in PurePosixPath(name).parents} - {"."}
     for root, dirs, files in os.walk(folder):
         relative_root = PurePosixPath(Path(root).relative_to(folder).as_posix())
         entered = []
