@@ -35,7 +35,7 @@ from tests.faults import (
 from tests.fixtures import SAMPLE_DIR
 from tests.misbehaving_server import HTML_PAGE, MisbehavingServer
 from tools import cli, paths
-from tools.idx import gzip_bytes, idx_bytes
+from tools.common import gzip_bytes, idx_bytes
 
 GOOD = sample_files()
 IMAGES, LABELS = archive_arrays(SAMPLE_DIR, "train")  # 60 train examples

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import fashion_mnist as fm
-from tools.idx import gzip_bytes
+from tools.common import gzip_bytes
 
 SOURCE = "fuzz/archive.gz"
 # Bytes a reader may allocate beyond its input, whatever the header claims: small bookkeeping only.

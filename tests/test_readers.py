@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 import fashion_mnist as fm
-from tools.idx import idx_bytes
+from tools.common import idx_bytes
 
 RNG = np.random.default_rng(0)
 IMAGES = RNG.integers(0, 256, size=(5, 28, 28), dtype=np.uint8)

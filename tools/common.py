@@ -1,7 +1,10 @@
-"""What the tools, tests and examples share: the repository's paths, the official archives' folder, the verified
-official splits and markdown tables. The builder's constants (classes, archives, sizes) stay in fashion_mnist.py."""
+"""What the tools, tests and examples share: the repository's paths, the official archives (their folder, read and
+verified, and IDX files written as the readers of fashion_mnist.py read them, for dummy/ and the tests) and markdown
+tables. The builder's constants (classes, archives, sizes) stay in fashion_mnist.py."""
 
+import gzip
 import os
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +32,17 @@ def load_official(data_dir: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         labels_gz = fm.read_verified(split.labels, (str(Path(data_dir) / split.labels.filename),))
         splits[split.split] = fm.read_split(images_gz, labels_gz, split)
     return splits
+
+
+def idx_bytes(array: np.ndarray) -> bytes:
+    """An uncompressed IDX file holding a uint8 array of images (3-D) or labels (1-D)."""
+    magic = {3: fm.IMAGES_MAGIC, 1: fm.LABELS_MAGIC}[array.ndim]
+    return struct.pack(f">{1 + array.ndim}I", magic, *array.shape) + np.ascontiguousarray(array, np.uint8).tobytes()
+
+
+def gzip_bytes(payload: bytes) -> bytes:
+    """Deterministic gzip: no file name, no timestamp."""
+    return gzip.compress(payload, compresslevel=9, mtime=0)
 
 
 def markdown_table(header: list[str], rows: list[list]) -> str:

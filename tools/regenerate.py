@@ -22,8 +22,8 @@ from tools import label_issues as li
 from tools import near_duplicates as nd
 from tools.build import build_configs
 from tools.card import CARD
+from tools.common import gzip_bytes, idx_bytes
 from tools.export import write_folder
-from tools.idx import gzip_bytes, idx_bytes
 
 INFOS = common.REPO / "dataset_infos.json"
 NEAR_DUPLICATES_DOC = common.REPO / "docs" / "near-duplicates.md"
