@@ -15,6 +15,7 @@ docs/label-issues.md explains the method and the numbers.
 """
 
 import dataclasses
+import os
 import resource
 import sys
 import time
@@ -222,6 +223,26 @@ def flip_check(images, labels, folds=FOLDS, epochs=EPOCHS, seed=SEED, log=None) 
 # Command line.
 
 
+def check_output_file(path: str | Path, option: str) -> Path:
+    """Where to write the file that `option` names: `UserError` unless it is a file or nothing, in a folder
+    that exists and can be written. A symbolic link is followed: its target is the file written."""
+    if str(path) == "":
+        raise cli.UserError(f"{option} is empty; it must name the file to write")
+    target = Path(os.path.realpath(path))
+    if target.is_dir():
+        raise cli.UserError(f"{option} {path} is a folder; it must name the file to write")
+    if target.exists() and not target.is_file():
+        raise cli.UserError(f"{option} {path} is not a regular file; it must name the file to write")
+    folder, what = target.parent, f"{option} {path}"
+    if not folder.exists():
+        raise cli.UserError(f"{what}: the folder {folder} does not exist")
+    if not folder.is_dir():
+        raise cli.UserError(f"{what}: {folder} is not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise cli.UserError(f"{what}: the folder {folder} cannot be written")
+    return target
+
+
 def main(argv=None) -> int:
     parser = cli.tool_parser(__doc__)
     parser.add_argument(
@@ -257,7 +278,7 @@ def run(args) -> None:
     outputs = {"--issues-out": args.issues_out, "--picture-out": args.picture_out}
     if not args.reuse:
         outputs["--probabilities"] = args.probabilities
-    checked = {option: paths.check_output_file(path, option) for option, path in outputs.items()}
+    checked = {option: check_output_file(path, option) for option, path in outputs.items()}
     # With --reuse the probabilities file is read, not written: no output may replace it either.
     files = {**checked, "--probabilities": probabilities_path.resolve()}
     if len(set(files.values())) < len(files):

@@ -1,6 +1,7 @@
 """The label-issue search: flipping, ranking, the command line, and the whole pipeline finding labels flipped on
 purpose in the official training images (on a small scale, so that it runs in CI)."""
 
+import os
 import subprocess
 import sys
 
@@ -10,6 +11,7 @@ import pytest
 import fashion_mnist as fm
 from examples import find_label_issues as fli
 from tests.fixtures import REPO, require_official_archives
+from tools import cli
 
 # The small-scale flip check: the first SUBSET training images, FOLDS folds, EPOCHS epochs.
 SUBSET = 3000
@@ -168,3 +170,53 @@ def test_reuse_refuses_probabilities_of_other_labels(tmp_path):
         f"examples.find_label_issues: error: --probabilities {path}: its train labels are not the archives' labels\n"
     )
     assert not (tmp_path / "issues.csv").exists()
+
+
+# Output files (check_output_file), checked before any work.
+
+
+def output_cases(tmp_path):
+    """Case -> (the output path, the message); tmp_path/user holds a user's file and folder."""
+    user, missing = tmp_path / "user", tmp_path / "missing"
+    return {
+        "folder missing": (missing / "x.png", r"--out \S+/missing/x\.png: the folder \S+/missing does not exist$"),
+        "a folder as the file": (
+            user / "folder",
+            r"--out \S+/user/folder is a folder; it must name the file to write$",
+        ),
+        "a file as the folder": (
+            user / "notes.txt" / "x.png",
+            r"--out \S+/notes\.txt/x\.png: \S+/user/notes\.txt is not a folder$",
+        ),
+        "a device": (os.devnull, r"--out /dev/null is not a regular file"),
+        "empty": ("", r"--out is empty; it must name the file to write$"),
+    }
+
+
+@pytest.mark.parametrize("case", list(output_cases(REPO)))
+def test_a_wrong_output_path_is_refused_and_nothing_is_written(case, tmp_path):
+    path, message = output_cases(tmp_path)[case]
+    (tmp_path / "user" / "folder").mkdir(parents=True)
+    (tmp_path / "user" / "notes.txt").write_text("a user's notes\n")
+    with pytest.raises(cli.UserError, match=message):
+        fli.check_output_file(path, "--out")
+    assert sorted(str(path.relative_to(tmp_path)) for path in tmp_path.rglob("*")) == [
+        "user",
+        "user/folder",
+        "user/notes.txt",
+    ]
+    assert (tmp_path / "user" / "notes.txt").read_text() == "a user's notes\n"
+
+
+def test_a_file_or_a_link_to_one_is_written_in_place(tmp_path):
+    (tmp_path / "old.png").write_bytes(b"old")
+    (tmp_path / "link.png").symlink_to(tmp_path / "old.png")
+    assert fli.check_output_file(tmp_path / "new.png", "--out") == tmp_path / "new.png"
+    assert fli.check_output_file(tmp_path / "old.png", "--out") == tmp_path / "old.png"
+    assert fli.check_output_file(tmp_path / "link.png", "--out") == tmp_path / "old.png"
+
+
+def test_an_output_folder_that_cannot_be_written_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setattr(fli.os, "access", lambda path, mode: False)
+    with pytest.raises(cli.UserError, match=rf"^--out {tmp_path}/x\.png: the folder {tmp_path} cannot be written$"):
+        fli.check_output_file(tmp_path / "x.png", "--out")

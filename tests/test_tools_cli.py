@@ -14,7 +14,7 @@ from huggingface_hub import DatasetCard
 
 import fashion_mnist as fm
 from tests.fixtures import REPO, SAMPLE_DIR, require_official_archives
-from tools import cli, paths, regenerate
+from tools import paths, regenerate
 
 ARCHIVES = [archive.filename for split in fm.OFFICIAL_SPLITS for archive in (split.images, split.labels)]
 # What the build of regenerate rewrites in the repository.
@@ -130,46 +130,6 @@ def test_debug_shows_the_traceback(tmp_path):
         assert "Traceback" in stderr and "nowhere does not exist" in stderr
 
 
-# Output files (tools.paths.check_output_file), checked before any work.
-
-
-def output_cases(tmp_path):
-    """Case -> (the output path, the message); tmp_path/user holds a user's file and folder."""
-    user, missing = tmp_path / "user", tmp_path / "missing"
-    return {
-        "folder missing": (missing / "x.png", r"--out \S+/missing/x\.png: the folder \S+/missing does not exist$"),
-        "a folder as the file": (
-            user / "folder",
-            r"--out \S+/user/folder is a folder; it must name the file to write$",
-        ),
-        "a file as the folder": (
-            user / "notes.txt" / "x.png",
-            r"--out \S+/notes\.txt/x\.png: \S+/user/notes\.txt is not a folder$",
-        ),
-        "a device": (os.devnull, r"--out /dev/null is not a regular file"),
-        "empty": ("", r"--out is empty; it must name the file to write$"),
-    }
-
-
-@pytest.mark.parametrize("case", list(output_cases(REPO)))
-def test_a_wrong_output_path_is_refused_and_nothing_is_written(case, tmp_path):
-    path, message = output_cases(tmp_path)[case]
-    (tmp_path / "user" / "folder").mkdir(parents=True)
-    (tmp_path / "user" / "notes.txt").write_text("a user's notes\n")
-    with pytest.raises(cli.UserError, match=message):
-        paths.check_output_file(path, "--out")
-    assert listing(tmp_path) == ["user", "user/folder", "user/notes.txt"]
-    assert (tmp_path / "user" / "notes.txt").read_text() == "a user's notes\n"
-
-
-def test_a_file_or_a_link_to_one_is_written_in_place(tmp_path):
-    (tmp_path / "old.png").write_bytes(b"old")
-    (tmp_path / "link.png").symlink_to(tmp_path / "old.png")
-    assert paths.check_output_file(tmp_path / "new.png", "--out") == tmp_path / "new.png"
-    assert paths.check_output_file(tmp_path / "old.png", "--out") == tmp_path / "old.png"
-    assert paths.check_output_file(tmp_path / "link.png", "--out") == tmp_path / "old.png"
-
-
 # Writing under a temporary name: an error or a signal leaves each file as it was or whole.
 
 
@@ -233,12 +193,6 @@ def test_the_recorded_card_keeps_the_repository_only_parts(sample_export):
     assert "<!-- repo-only -->" in card.text
     assert card.text == DatasetCard.load(RECORDED[1]).text, "the repository's text is kept"
     assert card.data == DatasetCard.load(sample_export[1] / "README.md").data, "with the YAML of the export's card"
-
-
-def test_an_output_folder_that_cannot_be_written_is_refused(tmp_path, monkeypatch):
-    monkeypatch.setattr(paths.os, "access", lambda path, mode: False)
-    with pytest.raises(cli.UserError, match=rf"^--out {tmp_path}/x\.png: the folder {tmp_path} cannot be written$"):
-        paths.check_output_file(tmp_path / "x.png", "--out")
 
 
 @pytest.mark.real

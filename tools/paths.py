@@ -1,5 +1,5 @@
-"""The paths of the tools: the archives' folder and each output checked before any work, and every output written
-whole, so that an error, a signal or a kill leaves it as it was or new, never half-written:
+"""The paths of the tools: the archives' folder checked before any work, and every output written whole, so that an
+error, a signal or a kill leaves it as it was or new, never half-written:
 
 - files (`write_files`): each written under a temporary name beside it, then all renamed into place;
 - a folder (`replacing`, the export): built under a hidden name beside it, then swapped in, the old one removed whole.
@@ -25,26 +25,6 @@ def check_data_dir(data_dir: str | Path, splits=fm.OFFICIAL_SPLITS) -> Path:
     if problem:
         raise UserError(problem)
     return Path(data_dir)
-
-
-def check_output_file(path: str | Path, option: str) -> Path:
-    """Where to write the file that `option` names: `UserError` unless it is a file or nothing, in a folder
-    that exists and can be written. A symbolic link is followed: its target is the file written."""
-    if str(path) == "":
-        raise UserError(f"{option} is empty; it must name the file to write")
-    target = Path(os.path.realpath(path))
-    if target.is_dir():
-        raise UserError(f"{option} {path} is a folder; it must name the file to write")
-    if target.exists() and not target.is_file():
-        raise UserError(f"{option} {path} is not a regular file; it must name the file to write")
-    folder, what = target.parent, f"{option} {path}"
-    if not folder.exists():
-        raise UserError(f"{what}: the folder {folder} does not exist")
-    if not folder.is_dir():
-        raise UserError(f"{what}: {folder} is not a folder")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise UserError(f"{what}: the folder {folder} cannot be written")
-    return target
 
 
 def write_files(contents: dict[Path, bytes]) -> None:
