@@ -120,7 +120,7 @@ def run(data_dir: Path) -> None:
 
 
 def main(argv=None) -> int:
-    parser = cli.tool_parser(__doc__)
+    parser = cli.ArgumentParser(__doc__, data_dir=True)
     args = parser.parse_args(argv)
     datasets.disable_progress_bars()
     return cli.run("benchmarks.storage", lambda: run(Path(args.data_dir)), debug=args.debug)

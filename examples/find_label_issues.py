@@ -244,7 +244,7 @@ def check_output_file(path: str | Path, option: str) -> Path:
 
 
 def main(argv=None) -> int:
-    parser = cli.tool_parser(__doc__)
+    parser = cli.ArgumentParser(__doc__, data_dir=True)
     parser.add_argument(
         "--probabilities", default=str(li.PROBABILITIES_FILE), help="the Parquet file of out-of-sample probabilities"
     )

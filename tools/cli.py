@@ -35,32 +35,22 @@ def log(message: str) -> None:
 
 
 class ArgumentParser(argparse.ArgumentParser):
-    """A tool's command line: its docstring (`description`) as the help, and --debug."""
+    """A tool's command line: its docstring (`description`) as the help, --debug, and with `data_dir` --data-dir,
+    the four official archives' folder."""
 
-    def __init__(self, description: str, **kwargs):
+    def __init__(self, description: str, data_dir: bool = False, **kwargs):
         super().__init__(description=description, formatter_class=argparse.RawDescriptionHelpFormatter, **kwargs)
         debug = bool(os.environ.get("FASHION_MNIST_DEBUG"))
         self.add_argument(
-            "--debug",
-            action="store_true",
-            default=debug,
-            help="show the traceback of an error (also: FASHION_MNIST_DEBUG=1)",
+            "--debug", action="store_true", default=debug, help="show the traceback (or FASHION_MNIST_DEBUG=1)"
         )
+        if data_dir:
+            described = f"the four official archives (default: ${common.ARCHIVES_VARIABLE}, else ../shared/fashion-mnist)"
+            self.add_argument("--data-dir", default=str(common.archives_dir()), help=described)
 
     def error(self, message):
         """A usage error in one line (argparse prints the usage too), exit code 2 as argparse gives."""
         self.exit(2, f"{self.prog}: error: {message} (--help lists the options)\n")
-
-
-def tool_parser(description: str) -> argparse.ArgumentParser:
-    """The command line of the tools that read the official archives: --data-dir; each adds its own options."""
-    parser = ArgumentParser(description)
-    parser.add_argument(
-        "--data-dir",
-        default=str(common.archives_dir()),
-        help=f"the four official archives (default: ${common.ARCHIVES_VARIABLE}, else ../shared/fashion-mnist)",
-    )
-    return parser
 
 
 def path_argument(value: str) -> Path:
