@@ -45,8 +45,8 @@ class ArgumentParser(argparse.ArgumentParser):
             "--debug", action="store_true", default=debug, help="show the traceback (or FASHION_MNIST_DEBUG=1)"
         )
         if data_dir:
-            described = f"the four official archives (default: ${common.ARCHIVES_VARIABLE}, else ../shared/fashion-mnist)"
-            self.add_argument("--data-dir", default=str(common.archives_dir()), help=described)
+            text = f"the four official archives (default: ${common.ARCHIVES_VARIABLE}, else ../shared/fashion-mnist)"
+            self.add_argument("--data-dir", default=str(common.archives_dir()), help=text)
 
     def error(self, message):
         """A usage error in one line (argparse prints the usage too), exit code 2 as argparse gives."""
