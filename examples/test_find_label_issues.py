@@ -2,15 +2,13 @@
 purpose in the official training images (on a small scale, so that it runs in CI)."""
 
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
 import fashion_mnist as fm
 from examples import find_label_issues as fli
-from tests.fixtures import REPO, require_official_archives
+from tests.fixtures import REPO, require_official_archives, run_python
 from tools import cli
 
 # The small-scale flip check: the first SUBSET training images, FOLDS folds, EPOCHS epochs.
@@ -52,14 +50,13 @@ def test_rank_flags_the_examples_whose_probabilities_contradict_their_label():
 
 def run_command(*arguments, tmp_path):
     outputs = ("--issues-out", str(tmp_path / "issues.csv"), "--picture-out", str(tmp_path / "issues.png"))
-    command = [sys.executable, "-m", "examples.find_label_issues", *arguments, *outputs]
-    return subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
+    return run_python("-m", "examples.find_label_issues", *arguments, *outputs, timeout=300)
 
 
 def test_command_line_names_a_missing_archive_without_a_traceback(tmp_path):
-    done = run_command("--data-dir", str(tmp_path), tmp_path=tmp_path)
-    assert done.returncode == 1
-    assert done.stderr == (
+    code, _, stderr = run_command("--data-dir", str(tmp_path), tmp_path=tmp_path)
+    assert code == 1
+    assert stderr == (
         f"examples.find_label_issues: error: --data-dir {tmp_path} has no train-images-idx3-ubyte.gz: give the "
         "folder that holds train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz, "
         "t10k-labels-idx1-ubyte.gz\n"
@@ -69,9 +66,9 @@ def test_command_line_names_a_missing_archive_without_a_traceback(tmp_path):
 
 def test_reuse_without_saved_probabilities_says_so(tmp_path):
     missing = tmp_path / "probabilities.parquet"
-    done = run_command("--reuse", "--probabilities", str(missing), tmp_path=tmp_path)
-    assert done.returncode == 1
-    assert done.stderr == (
+    code, _, stderr = run_command("--reuse", "--probabilities", str(missing), tmp_path=tmp_path)
+    assert code == 1
+    assert stderr == (
         f"examples.find_label_issues: error: --reuse: --probabilities {missing} is not a file; run once without "
         "--reuse\n"
     )
@@ -108,8 +105,10 @@ def test_reuse_ranks_saved_probabilities_and_writes_the_file_and_the_picture(tmp
         saved[split][np.arange(len(labels)), likely] = 0.91
     labels = {split: labels for split, (_, labels) in splits.items()}
     (tmp_path / "probabilities.parquet").write_bytes(li.probabilities_bytes(labels, saved))
-    done = run_command("--reuse", "--probabilities", str(tmp_path / "probabilities.parquet"), tmp_path=tmp_path)
-    assert done.returncode == 0, done.stderr
+    code, _, stderr = run_command(
+        "--reuse", "--probabilities", str(tmp_path / "probabilities.parquet"), tmp_path=tmp_path
+    )
+    assert code == 0, stderr
     candidates = li.read_candidates(tmp_path / "issues.csv")
     for split, (_, labels) in splits.items():
         found = sorted(c.index for c in candidates if c.split == split)
@@ -121,11 +120,11 @@ def test_reuse_ranks_saved_probabilities_and_writes_the_file_and_the_picture(tmp
 def test_no_output_may_replace_the_probabilities_file_that_reuse_reads(tmp_path):
     probabilities = tmp_path / "probabilities.parquet"
     probabilities.write_bytes(b"the probabilities")
-    command = [sys.executable, "-m", "examples.find_label_issues", "--reuse", "--probabilities", str(probabilities)]
+    command = ["-m", "examples.find_label_issues", "--reuse", "--probabilities", str(probabilities)]
     command += ["--issues-out", str(probabilities), "--picture-out", str(tmp_path / "issues.png")]
-    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 1
-    assert done.stderr == (
+    code, _, stderr = run_python(*command, timeout=300)
+    assert code == 1
+    assert stderr == (
         f"examples.find_label_issues: error: --issues-out {probabilities} and --picture-out {tmp_path / 'issues.png'} "
         f"and --probabilities {probabilities}: give a different file to each\n"
     )
@@ -143,10 +142,10 @@ def test_reuse_refuses_probabilities_of_the_wrong_shape(tmp_path):
             {"train": np.zeros(5), "test": np.zeros(5)}, {"train": np.zeros((5, 10)), "test": np.zeros((5, 10))}
         )
     )
-    done = run_command("--reuse", "--probabilities", str(path), tmp_path=tmp_path)
-    assert done.returncode == 1
+    code, _, stderr = run_command("--reuse", "--probabilities", str(path), tmp_path=tmp_path)
+    assert code == 1
     assert (
-        done.stderr
+        stderr
         == f"examples.find_label_issues: error: --probabilities {path}: test has shape (5, 10), not (10000, 10)\n"
     )
     assert not (tmp_path / "issues.csv").exists()
@@ -164,9 +163,9 @@ def test_reuse_refuses_probabilities_of_other_labels(tmp_path):
     path.write_bytes(
         li.probabilities_bytes(labels, {split: np.full((len(given), 10), 0.1) for split, given in labels.items()})
     )
-    done = run_command("--reuse", "--probabilities", str(path), tmp_path=tmp_path)
-    assert done.returncode == 1
-    assert done.stderr == (
+    code, _, stderr = run_command("--reuse", "--probabilities", str(path), tmp_path=tmp_path)
+    assert code == 1
+    assert stderr == (
         f"examples.find_label_issues: error: --probabilities {path}: its train labels are not the archives' labels\n"
     )
     assert not (tmp_path / "issues.csv").exists()

@@ -3,9 +3,6 @@ and a short run on the official archives that must learn."""
 
 import hashlib
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import datasets
@@ -20,7 +17,7 @@ from transformers import (
 )
 
 import fashion_mnist as fm
-from tests.fixtures import require_official_archives
+from tests.fixtures import require_official_archives, run_python
 from tools.build import build_configs
 from tools.export import write_folder
 
@@ -121,10 +118,11 @@ def image_digests(folder: Path, split: str) -> set[str]:
 def test_two_processes_train_on_disjoint_parts_of_the_stream(sample_export, tmp_path):
     script = tmp_path / "recording_run.py"
     script.write_text(RECORDING_RUN)
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(script)]
-    arguments = [str(tmp_path), str(sample_export), "--max-steps", "40", "--batch-size", "8", "--logging-steps", "1"]
-    environment = {**os.environ, "PYTHONPATH": str(EXAMPLES), "OMP_NUM_THREADS": "1"}
-    subprocess.run([*command, *arguments, "--output-dir", str(tmp_path / "model")], env=environment, check=True)
+    command = ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(script), str(tmp_path)]
+    arguments = [str(sample_export), "--max-steps", "40", "--batch-size", "8", "--logging-steps", "1"]
+    environment = {"PYTHONPATH": str(EXAMPLES), "OMP_NUM_THREADS": "1"}
+    code, _, stderr = run_python(*command, *arguments, "--output-dir", str(tmp_path / "model"), env=environment)
+    assert code == 0, stderr
 
     ranks = [json.loads((tmp_path / f"rank{rank}.json").read_text()) for rank in (0, 1)]
     train = image_digests(sample_export, "train")

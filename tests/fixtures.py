@@ -10,6 +10,7 @@ import http.server
 import io
 import os
 import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -38,6 +39,27 @@ CLASS_NAMES = [
     "Bag",
     "Ankle boot",
 ]
+
+
+def python(*args: str, env: dict | None = None, cwd: Path = REPO, **options) -> subprocess.Popen:
+    """`python ARGS` started in a new process as a user starts it: FASHION_MNIST_DEBUG unset and no progress bars,
+    unless `env` (added to this environment) says otherwise; stdout and stderr piped, as text. The tests' one way to
+    start a process of ours (`options`: more of `subprocess.Popen`'s)."""
+    environment = {**os.environ, "HF_DATASETS_DISABLE_PROGRESS_BARS": "1"}
+    environment.pop("FASHION_MNIST_DEBUG", None)
+    environment.update(env or {})
+    pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True}
+    return subprocess.Popen([sys.executable, *args], cwd=cwd, env=environment, **pipes, **options)
+
+
+def run_python(*args: str, timeout: float = 600, **kwargs) -> tuple[int, str, str]:
+    """`python(ARGS)` run to its end: (exit code, stdout, stderr)."""
+    process = python(*args, **kwargs)
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    finally:
+        process.kill()
+    return process.returncode, stdout, stderr
 
 
 def require_official_archives() -> Path:

@@ -6,14 +6,13 @@ import json
 import math
 import pstats
 import re
-import subprocess
-import sys
 
 import pytest
 
 import fashion_mnist as fm
 from benchmarks import bench, measure
 from benchmarks.figures import CONFIGS, FIGURE_NAMES, FIGURES, RATIOS, VARIANTS, Ratio, Results, Target
+from tests.fixtures import run_python
 
 
 def positive(value) -> bool:
@@ -63,13 +62,13 @@ def test_a_wrong_data_dir_is_one_line_before_any_work(tmp_path, problem):
                 (data_dir / archive.filename).write_bytes(b"")
         (data_dir / "t10k-labels-idx1-ubyte.gz").unlink()
     out = tmp_path / "results.json"
-    command = [sys.executable, "-m", "benchmarks.bench", "--data-dir", str(data_dir), "--json", str(out)]
-    ran = subprocess.run([*command, "--work-dir", str(tmp_path)], cwd=bench.REPO, capture_output=True, text=True)
-    assert (ran.returncode, ran.stdout) == (1, "")
+    command = ["-m", "benchmarks.bench", "--data-dir", str(data_dir), "--json", str(out), "--work-dir", str(tmp_path)]
+    code, stdout, stderr = run_python(*command)
+    assert (code, stdout) == (1, "")
     expected = (
         rf"benchmarks\.bench: error: --data-dir {re.escape(str(data_dir))} {problem}: give the folder that holds "
     )
-    assert re.fullmatch(expected + r"train-images-idx3-ubyte\.gz, [^\n]+\n", ran.stderr), ran.stderr
+    assert re.fullmatch(expected + r"train-images-idx3-ubyte\.gz, [^\n]+\n", stderr), stderr
     assert sorted(path.name for path in tmp_path.iterdir()) == (["archives"] if data_dir.exists() else [])
 
 

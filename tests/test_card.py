@@ -5,8 +5,6 @@ import hashlib
 import importlib.util
 import os
 import re
-import subprocess
-import sys
 from decimal import Decimal
 from pathlib import Path
 
@@ -18,7 +16,7 @@ from datasets.packaged_modules.parquet.parquet import Parquet
 from huggingface_hub import DatasetCard
 
 import fashion_mnist as fm
-from tests.fixtures import CLASS_NAMES, REPO, tracked_files
+from tests.fixtures import CLASS_NAMES, REPO, run_python, tracked_files
 from tools import card_stats, common, layout
 
 CARD = REPO / "README.md"
@@ -354,10 +352,11 @@ def _isolated_env(root):
 def snippet_dir(tmp_path_factory):
     """A folder holding build/hub: the export of the sample archives, as `tools.export` writes it."""
     root = tmp_path_factory.mktemp("card_snippets")
-    command = [sys.executable, "-m", "tools.export", "--sample", "--out", str(root / "build" / "hub")]
-    command += ["--cache-dir", str(root / "build_cache")]
-    done = subprocess.run(command, cwd=REPO, env=_isolated_env(root), capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr
+    out, cache = str(root / "build" / "hub"), str(root / "build_cache")
+    code, _, stderr = run_python(
+        "-m", "tools.export", "--sample", "--out", out, "--cache-dir", cache, env=_isolated_env(root)
+    )
+    assert code == 0, stderr
     return root
 
 
@@ -385,17 +384,10 @@ def test_snippet_runs_and_prints_what_the_card_shows(document, code, output, sni
     assert not missing, f"{document}: {', '.join(missing)} missing: install examples/requirements.txt"
     # The Hub cannot be reached from the tests: the same call reads the local export instead.
     local_code = code.replace(HUB_ID_LOAD, LOCAL_LOAD)
-    done = subprocess.run(
-        [sys.executable, "-c", local_code],
-        cwd=snippet_dir,
-        env=_isolated_env(snippet_dir),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert done.returncode == 0, f"{document}:\n{local_code}\n{done.stderr}"
+    code, stdout, stderr = run_python("-c", local_code, cwd=snippet_dir, env=_isolated_env(snippet_dir))
+    assert code == 0, f"{document}:\n{local_code}\n{stderr}"
     if output is not None:
-        assert done.stdout.strip() == _on_the_sample(output).strip()
+        assert stdout.strip() == _on_the_sample(output).strip()
 
 
 def test_the_hub_card_sends_no_visitor_to_development_commands(snippet_dir):

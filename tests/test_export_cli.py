@@ -4,29 +4,17 @@ work through its `main` in this process (a new process spends seconds importing 
 import os
 import re
 import shutil
-import subprocess
-import sys
 
 import pytest
 
-from tests.fixtures import REPO, SAMPLE_DIR, serve_directory
+from tests.fixtures import REPO, SAMPLE_DIR, run_python, serve_directory
 from tools import export as export_tool
 
 OFFLINE = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
 
 
-def run(args, env=None, cwd=REPO, timeout=600):
-    """Run a Python command line in a fresh process; return (exit code, stdout, stderr)."""
-    environment = {**os.environ, "HF_DATASETS_DISABLE_PROGRESS_BARS": "1", **(env or {})}
-    environment.pop("FASHION_MNIST_DEBUG", None)
-    done = subprocess.run(
-        [sys.executable, *args], cwd=cwd, env=environment, capture_output=True, text=True, timeout=timeout
-    )
-    return done.returncode, done.stdout, done.stderr
-
-
 def export(*args, env=None):
-    return run(["-m", "tools.export", *args], env=env)
+    return run_python("-m", "tools.export", *args, env=env)
 
 
 def export_here(args, monkeypatch, capsys):
@@ -69,11 +57,11 @@ SAMPLE_BUILDS = {
 @pytest.mark.parametrize("how", SAMPLE_BUILDS)
 def test_offline_load_dataset_never_returns_a_sample_build(how, tmp_path):
     home = {"HF_HOME": str(tmp_path / "hf-home")}
-    code, _, stderr = run([arg.format(tmp=tmp_path) for arg in SAMPLE_BUILDS[how]], env={**home, **OFFLINE})
+    code, _, stderr = run_python(*(arg.format(tmp=tmp_path) for arg in SAMPLE_BUILDS[how]), env={**home, **OFFLINE})
     assert code == 0, stderr
     if how == "the README's setup command":
         assert not (tmp_path / "hf-home" / "datasets").exists(), "the export builds in a cache of its own"
-    code, stdout, stderr = run(["-c", LOAD_FASHION_MNIST], env={**home, **OFFLINE}, cwd=tmp_path)
+    code, stdout, stderr = run_python("-c", LOAD_FASHION_MNIST, env={**home, **OFFLINE}, cwd=tmp_path)
     assert code == 0, stderr
     assert stdout.startswith("raised"), f"offline load_dataset returned a build of the sample: {stdout}"
 

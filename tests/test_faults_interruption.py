@@ -6,7 +6,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -18,7 +17,7 @@ import pytest
 import fashion_mnist as fm
 from tests.archives import archive_arrays, dataset_arrays
 from tests.faults import TRAIN_IMAGES, assert_no_finished_dataset, assert_sample_rows, finished_infos, sample_files
-from tests.fixtures import REPO, SAMPLE_DIR, require_official_archives
+from tests.fixtures import SAMPLE_DIR, python, require_official_archives
 from tests.misbehaving_server import MisbehavingServer
 from tools import layout
 
@@ -27,16 +26,7 @@ WAIT = 120  # seconds any single step of these tests may take before it is a fai
 
 def start(*args: str) -> subprocess.Popen:
     """`python -m tests.build_process ARGS` in a new session, so that killing its group ends its workers too."""
-    env = {**os.environ, "HF_DATASETS_DISABLE_PROGRESS_BARS": "1"}
-    return subprocess.Popen(
-        [sys.executable, "-m", "tests.build_process", *args],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
+    return python("-m", "tests.build_process", *args, start_new_session=True)
 
 
 def wait_until(condition, process: subprocess.Popen, what: str) -> None:

@@ -5,15 +5,13 @@ import hashlib
 import os
 import re
 import signal
-import subprocess
-import sys
 import threading
 
 import pytest
 from huggingface_hub import DatasetCard
 
 import fashion_mnist as fm
-from tests.fixtures import REPO, SAMPLE_DIR, require_official_archives
+from tests.fixtures import REPO, SAMPLE_DIR, python, require_official_archives, run_python
 from tools import paths, regenerate
 
 ARCHIVES = [archive.filename for split in fm.OFFICIAL_SPLITS for archive in (split.images, split.labels)]
@@ -23,18 +21,7 @@ RECORDED = [REPO / "dataset_infos.json", REPO / "README.md"]
 
 def tool(name, *args, env=None):
     """Run `python -m tools.NAME ARGS` in a fresh process; return (exit code, stdout, stderr)."""
-    environment = {**os.environ, "HF_DATASETS_DISABLE_PROGRESS_BARS": "1", **(env or {})}
-    if env is None or "FASHION_MNIST_DEBUG" not in env:
-        environment.pop("FASHION_MNIST_DEBUG", None)
-    done = subprocess.run(
-        [sys.executable, "-m", f"tools.{name}", *args],
-        cwd=REPO,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    return done.returncode, done.stdout, done.stderr
+    return run_python("-m", f"tools.{name}", *args, env=env, timeout=300)
 
 
 def the_error(name, code, stderr) -> str:
@@ -199,16 +186,8 @@ def test_the_recorded_card_keeps_the_repository_only_parts(sample_export):
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_regenerate_stopped_while_building_is_one_line_and_writes_nothing(signum, official_dir, tmp_path):
     recorded = digests(RECORDED)
-    environment = {**os.environ, "HF_DATASETS_DISABLE_PROGRESS_BARS": "0", "TMPDIR": str(tmp_path)}
-    environment.pop("FASHION_MNIST_DEBUG", None)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tools.regenerate", "--data-dir", str(official_dir)],
-        cwd=REPO,
-        env=environment,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    environment = {"HF_DATASETS_DISABLE_PROGRESS_BARS": "0", "TMPDIR": str(tmp_path)}
+    process = python("-m", "tools.regenerate", "--data-dir", str(official_dir), env=environment)
     stderr = ""
     try:
         while "Generating train split" not in stderr:  # progress bars end with \r, not \n: read by character

@@ -6,8 +6,6 @@ import io
 import json
 import os
 import shutil
-import subprocess
-import sys
 import zlib
 from pathlib import Path
 
@@ -20,7 +18,7 @@ import pytest
 from PIL import Image
 
 import fashion_mnist as fm
-from tests.fixtures import REPO
+from tests.fixtures import REPO, run_python
 from tools import card, layout, parquet, verify
 
 PNG, ARRAYS = layout.DATA_FOLDERS["fashion_mnist"], layout.DATA_FOLDERS["arrays"]
@@ -488,12 +486,7 @@ def test_a_stray_file_that_would_join_a_split_is_refused(folder, config, split, 
 
 
 def run_verify(*args):
-    environment = {name: value for name, value in os.environ.items() if name != "FASHION_MNIST_DEBUG"}
-    done = subprocess.run(
-        [sys.executable, "-m", "tools.verify", *args], cwd=REPO, env=environment, capture_output=True, text=True,
-        timeout=300,
-    )  # fmt: skip
-    return done.returncode, done.stdout, done.stderr
+    return run_python("-m", "tools.verify", *args, timeout=300)
 
 
 def test_the_command_names_the_first_thing_wrong_in_one_line(folder):
