@@ -38,10 +38,12 @@ class ExportError(cli.UserError):
     """A request this command refuses or cannot carry out, with the reason."""
 
 
-def check_out(out: Path) -> None:
+def check_out(out: Path, cache_dir=None) -> None:
     """Raise `ExportError` unless this tool may replace `out`: nothing yet, an empty folder, or an earlier export by
-    this tool that holds nothing else. Any other folder (the repository, the archives, the cache) is refused."""
+    this tool that holds nothing else, and not where the build writes its cache (`cache_dir`, before the build)."""
     out = Path(out).absolute()
+    if cache_dir is not None and Path(cache_dir).resolve().is_relative_to(out.resolve()):
+        raise ExportError(f"Refusing to write --out {out}: the build would write its cache in it ({cache_dir}).")
     if out.is_symlink():
         raise ExportError(f"Refusing to write --out {out}: it is a symbolic link. Give the folder itself.")
     if out.exists() and not out.is_dir():
@@ -50,9 +52,9 @@ def check_out(out: Path) -> None:
         written = written_files(out)
         unexpected = next(layout.foreign_entries(out, written or set()), None)
         if unexpected:
+            why = f", which {PROG} did not write" if written else f" and no {layout.MANIFEST}: not an export by {PROG}"
             raise ExportError(
-                f"Refusing to write --out {out}: it holds {unexpected}, which {PROG} did not write. "
-                "Choose a new or empty folder, or move it away."
+                f"Refusing to write --out {out}: it holds {unexpected}{why}. Choose a new or empty folder."
             )
 
 
@@ -194,7 +196,7 @@ def pusher(args):
 def export(args) -> None:
     if args.data_dir is not None:
         paths.check_data_dir(args.data_dir)
-    check_out(args.out)
+    check_out(args.out, args.cache_dir)
     builders = {}
 
     def build():  # with --out locked: a second export to it is refused before it builds
