@@ -54,11 +54,13 @@ def python(*args: str, env: dict | None = None, cwd: Path = REPO, **options) -> 
 
 def run_python(*args: str, timeout: float = 600, **kwargs) -> tuple[int, str, str]:
     """`python(ARGS)` run to its end: (exit code, stdout, stderr)."""
-    process = python(*args, **kwargs)
-    try:
-        stdout, stderr = process.communicate(timeout=timeout)
-    finally:
-        process.kill()
+    with python(*args, **kwargs) as process:
+        try:
+            stdout, stderr = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            stdout, stderr = process.communicate()
+            raise AssertionError(f"python {' '.join(args)} ran past {timeout} s; its stderr:\n{stderr}") from None
     return process.returncode, stdout, stderr
 
 

@@ -384,8 +384,8 @@ def test_snippet_runs_and_prints_what_the_card_shows(document, code, output, sni
     assert not missing, f"{document}: {', '.join(missing)} missing: install examples/requirements.txt"
     # The Hub cannot be reached from the tests: the same call reads the local export instead.
     local_code = code.replace(HUB_ID_LOAD, LOCAL_LOAD)
-    code, stdout, stderr = run_python("-c", local_code, cwd=snippet_dir, env=_isolated_env(snippet_dir))
-    assert code == 0, f"{document}:\n{local_code}\n{stderr}"
+    status, stdout, stderr = run_python("-c", local_code, cwd=snippet_dir, env=_isolated_env(snippet_dir))
+    assert status == 0, f"{document}:\n{local_code}\n{stderr}"
     if output is not None:
         assert stdout.strip() == _on_the_sample(output).strip()
 

@@ -40,7 +40,8 @@ def class_counts(labels: np.ndarray) -> list[int]:
 def pixel_stats(images: np.ndarray) -> PixelStats:
     """Exact mean and population standard deviation of all pixel values, from their histogram."""
     histogram = np.bincount(np.ravel(images), minlength=256)
-    n, total, squares = (int(histogram @ np.arange(256) ** power) for power in (0, 1, 2))
+    values = np.arange(256)
+    n, total, squares = int(histogram.sum()), int(histogram @ values), int(histogram @ values**2)
     with localcontext() as context:
         context.prec = 40
         mean = Decimal(total) / n

@@ -59,8 +59,7 @@ def check_out(out: Path, cache_dir=None) -> None:
 
 
 def written_files(folder: Path) -> set[str] | None:
-    """The files that this tool wrote in `folder`, as its manifest lists them, the manifest included; None if it
-    has no valid manifest. (What it lists matters only for the check: the folder is replaced whole.)"""
+    """The files this tool wrote in `folder` (its manifest's list, the manifest included); None without a manifest."""
     path = folder / layout.MANIFEST
     try:
         manifest = json.loads(path.read_text("utf-8")) if path.is_file() and not path.is_symlink() else {}

@@ -61,7 +61,9 @@ def csv_text(candidates: list[Candidate]) -> str:
 
 def read_candidates(path: Path = ISSUES_FILE) -> list[Candidate]:
     with open(path, newline="", encoding="utf-8") as file:
-        rows = list(csv.reader(file))[1:]  # the columns of CSV_HEADER
+        header, *rows = csv.reader(file)
+    if tuple(header) != CSV_HEADER:
+        raise ValueError(f"{path}: its columns are {header}, expected {list(CSV_HEADER)}")
     return [Candidate(split, int(i), int(label), int(likely), float(p)) for split, i, label, _, likely, _, p in rows]
 
 
@@ -158,7 +160,7 @@ def picture_bytes(splits: dict, candidates: list[Candidate]) -> bytes:
         title = f"{split}: the {len(ranked[: SHOWN[split]])} lowest scores of {len(ranked):,} candidates"
         title += " (pixels at 0 shown grey)" * (split == SPLIT_ORDER[0])
         sections.append((title, [([splits[split][0][c.index]], caption(c)) for c in ranked[: SHOWN[split]]]))
-    widest = max(pictures.FONT.getlength(line) for _, cells in sections for _, caption in cells for line in caption)
+    widest = max(pictures.FONT.getlength(line) for _, cells in sections for _, lines in cells for line in lines)
     cell_width = max(SCALE * fm.IMAGE_SIDE, int(widest)) + pictures.GAP
     return pictures.png_bytes(pictures.sheet(sections, PICTURE_COLUMNS, cell_width, SCALE, pictures.GREY))
 

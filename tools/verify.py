@@ -1,8 +1,7 @@
-"""Check an export folder byte by byte, as readers see it, wherever it was written (a Hub snapshot, a copy made by
-another pyarrow): each Parquet file's name, schema, metadata and footer (row counts, row groups, nothing that readers
-trust without reading the data), every label, every PNG file (the very file the builder writes for its pixels) or
-array, the SHA-256 of each split's pixels and labels against fashion_mnist.py's digests; the card and the files it
-links to must be what tools.card writes.
+"""Check an export folder byte by byte, as readers see it, wherever it was written (a Hub snapshot, another pyarrow's
+copy): the Parquet files' names, schemas, metadata and footers, every label, every PNG (the very file the builder
+writes for its pixels) or array, each split's pixels and labels against fashion_mnist.py's SHA-256 digests, and the
+card and the files it links to (what tools.card writes).
 
     .venv/bin/python -m tools.verify              # the export in build/hub
     .venv/bin/python -m tools.verify FOLDER
@@ -30,9 +29,7 @@ from tools.common import EXPORT_FOLDER, REPO
 
 FEATURES = {config: fm.features(arrays=config == "arrays") for config in layout.DATA_FOLDERS}
 PARTS = [(config, split) for config in FEATURES for split in layout.SPLITS]
-KINDS = {"fashion_mnist": fm.OFFICIAL_SPLITS, "sample": fm.SAMPLE_SPLITS}
-KINDS = {kind: {split.split: split for split in splits} for kind, splits in KINDS.items()}
-EXTRA = "not part of the export (not published)"
+KINDS = {"fashion_mnist": {s.split: s for s in fm.OFFICIAL_SPLITS}, "sample": {s.split: s for s in fm.SAMPLE_SPLITS}}
 DAMAGED = "a changed or damaged file"
 TRUSTED = f"which the export does not write and readers trust without reading the data ({DAMAGED})"
 
@@ -161,7 +158,7 @@ def check_schema(file: pq.ParquetFile, config: str) -> None:
             ", ".join(f"{field.name}: {getattr(field.type, 'storage_type', field.type)}" for field in f.schema_arrow)
             for f in (file, expected)
         ]
-        raise Problem("the columns are {}, expected {}".format(*columns))
+        raise Problem(f"the columns are {columns[0]}, expected {columns[1]}")
     found, wanted = file.metadata.metadata or {}, expected.metadata.metadata
     for key in sorted((set(found) | set(wanted)) - {b"ARROW:schema"}):
         if found.get(key) != wanted.get(key):
@@ -290,7 +287,7 @@ def report(folder: Path) -> str:
     counts = " + ".join(f"{split.num_examples:,} {name}" for name, split in KINDS[kind].items())
     what = f"sample build from dummy/, {counts} examples; not for publishing" if kind == "sample" else None
     lines = [f"verified: {folder} ({what or f'official Fashion-MNIST, {counts} examples'})"]
-    return "\n".join(lines + [f"{EXTRA}: {name}" for name in extra_files(folder)])
+    return "\n".join(lines + [f"not part of the export (not published): {name}" for name in extra_files(folder)])
 
 
 def main(argv=None) -> int:
