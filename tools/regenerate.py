@@ -143,7 +143,7 @@ def regenerate(data_dir: str, check: bool) -> None:
 
 
 def main(argv=None) -> int:
-    parser = cli.ArgumentParser(__doc__, data_dir=True)
+    parser = cli.ArgumentParser(__doc__, data_dir=True, prog="tools.regenerate")
     parser.add_argument("--check", action="store_true", help="write nothing; list what differs, exit 1 if anything")
     args = parser.parse_args(argv)
     return cli.run("tools.regenerate", lambda: regenerate(args.data_dir, args.check), debug=args.debug)
