@@ -88,8 +88,9 @@ def png_changed(change, message: str, path: str | None = None):
 
     def changed(table: pa.Table) -> pa.Table:
         png = first_png(table)
-        sizes.update(found=f"{len(change(png)):,}", expected=f"{len(png):,}")
-        return set_column(table, "image", 0, {"bytes": change(png), "path": path})
+        changed_png = change(png)
+        sizes.update(found=f"{len(changed_png):,}", expected=f"{len(png):,}")
+        return set_column(table, "image", 0, {"bytes": changed_png, "path": path})
 
     def damage(folder: Path) -> str:
         name = rewrite(folder, part(folder, PNG, "test", 1), changed)

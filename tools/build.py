@@ -17,6 +17,8 @@ DEFAULT_CACHE = REPO / "build" / "cache"
 def build_configs(sample=False, data_dir=None, base_urls=None, cache_dir=DEFAULT_CACHE, num_proc=None) -> dict:
     """Both configs that an export holds, downloaded, verified and prepared in one cache from the same archives, by
     config name ("fashion_mnist": PNG images, "arrays": uint8 arrays); with `sample`, from the bundled sample."""
+    # A prepared dataset in the cache is reused only if it was made by this very script.
+    script_hash = hashlib.sha256(Path(fm.__file__).read_bytes()).hexdigest()[:16]
     builders = {}
     for config in ("fashion_mnist", "arrays"):
         kwargs = {"base_urls": tuple(base_urls)} if base_urls else {}
@@ -26,8 +28,7 @@ def build_configs(sample=False, data_dir=None, base_urls=None, cache_dir=DEFAULT
             config_name="sample" if sample else config,
             cache_dir=str(cache_dir),
             data_dir=data_dir,
-            # A prepared dataset in the cache is reused only if it was made by this very script.
-            hash=hashlib.sha256(Path(fm.__file__).read_bytes()).hexdigest()[:16],
+            hash=script_hash,
             **kwargs,
         )
         builders[config].download_and_prepare(num_proc=num_proc)

@@ -63,13 +63,11 @@ def recorded(data_dir, builders=None, export_folder=None) -> tuple[str, str]:
             builders = build_configs(data_dir=str(data_dir), cache_dir=Path(folder) / "cache")
             return recorded(data_dir, builders, write_folder(builders, Path(folder) / "hub"))
     archives = [archive for split in fm.OFFICIAL_SPLITS for archive in (split.images, split.labels)]
+    checksums = {fm.BASE_URLS[0] + a.filename: {"num_bytes": a.num_bytes, "checksum": a.sha256} for a in archives}
     infos = {}
     for name, builder in builders.items():
         info = builder.info.copy()
-        info.download_checksums = {
-            fm.BASE_URLS[0] + archive.filename: {"num_bytes": archive.num_bytes, "checksum": archive.sha256}
-            for archive in archives
-        }
+        info.download_checksums = checksums
         infos[name] = asdict(info)
         for split in infos[name]["splits"].values():
             # How many processes wrote a split is a detail of one build, not a fact about the data.

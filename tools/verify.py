@@ -154,11 +154,7 @@ def check_schema(file: pq.ParquetFile, config: str) -> None:
     `datasets` writes them, the content-defined chunking) are those of the files the export writes."""
     expected = reference(config)
     if not file.schema_arrow.remove_metadata().equals(expected.schema_arrow.remove_metadata()):
-        columns = [
-            ", ".join(f"{field.name}: {getattr(field.type, 'storage_type', field.type)}" for field in f.schema_arrow)
-            for f in (file, expected)
-        ]
-        raise Problem(f"the columns are {columns[0]}, expected {columns[1]}")
+        raise Problem(f"the columns are {columns(file)}, expected {columns(expected)}")
     found, wanted = file.metadata.metadata or {}, expected.metadata.metadata
     for key in sorted((set(found) | set(wanted)) - {b"ARROW:schema"}):
         if found.get(key) != wanted.get(key):
@@ -169,6 +165,10 @@ def check_schema(file: pq.ParquetFile, config: str) -> None:
     arrow = b"ARROW:schema" in found and file.schema_arrow.equals(expected.schema_arrow, check_metadata=True)
     if not arrow or not file.schema.equals(expected.schema):
         raise Problem("its Arrow schema (ARROW:schema) or its Parquet schema is not the one the export writes")
+
+
+def columns(file: pq.ParquetFile) -> str:
+    return ", ".join(f"{field.name}: {getattr(field.type, 'storage_type', field.type)}" for field in file.schema_arrow)
 
 
 @functools.cache
